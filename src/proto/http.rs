@@ -1,0 +1,620 @@
+//! HTTP/1.x for the server side: the request head into CGI variables, the
+//! chunked body decoder, and response heads. No I/O here.
+
+use super::vars::Vars;
+
+/// Most request headers we accept (RFC 9110 sets no limit; 431 past it).
+pub const MAX_HEADERS: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Request {
+    /// Bytes of the head, including the blank line.
+    pub head_len: usize,
+    pub framing: Framing,
+    pub keep_alive: bool,
+    pub expect_continue: bool,
+    pub http11: bool,
+    pub is_head: bool,
+}
+
+/// A request we refuse: the status line to send, and why (for the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpError {
+    pub status: &'static str,
+    pub reason: &'static str,
+}
+
+const fn bad(reason: &'static str) -> HttpError {
+    HttpError { status: "400 Bad Request", reason }
+}
+
+/// What the connection knows that the head does not.
+pub struct ConnInfo<'a> {
+    pub remote_addr: &'a [u8],
+    pub remote_port: &'a [u8],
+    pub server_name: &'a [u8],
+    pub server_port: &'a [u8],
+    pub url_scheme_https: bool,
+}
+
+/// Parses a request head from `buf` into `vars`. `Ok(None)` means more
+/// bytes are needed.
+pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars) -> Result<Option<Request>, HttpError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HttpError { status: "431 Request Header Fields Too Large", reason: "too many headers" }),
+        Err(httparse::Error::Version) => return Err(HttpError { status: "505 HTTP Version Not Supported", reason: "unsupported HTTP version" }),
+        Err(httparse::Error::HeaderName) => return Err(bad("invalid header name")),
+        Err(httparse::Error::HeaderValue) => return Err(bad("invalid header value")),
+        Err(httparse::Error::NewLine) | Err(httparse::Error::Status) => return Err(bad("malformed request line")),
+        Err(httparse::Error::Token) => return Err(bad("invalid method")),
+    };
+    // httparse accepts bare LF line endings; RFC 9112 section 2.2 lets a
+    // server reject them, and smuggling defences require it.
+    let head = &buf[..head_len];
+    for i in memchr::memchr_iter(b'\n', head) {
+        if i == 0 || head[i - 1] != b'\r' {
+            return Err(bad("bare LF in request head"));
+        }
+    }
+    let method = req.method.unwrap_or("GET");
+    let target = req.path.unwrap_or("/");
+    let http11 = req.version == Some(1);
+    vars.clear();
+    vars.push(b"REQUEST_METHOD", method.as_bytes());
+    vars.push(b"REQUEST_URI", target.as_bytes());
+    // Absolute-form (RFC 9112 3.2.2): the path comes from the path alone.
+    let origin_form = match target.find("://") {
+        Some(i) if !target.starts_with('/') => match target[i + 3..].find('/') {
+            Some(j) => &target[i + 3 + j..],
+            None => "/",
+        },
+        _ => target,
+    };
+    let (path, query) = match origin_form.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (origin_form, ""),
+    };
+    vars.push_with(|b| b.extend_from_slice(b"PATH_INFO"), &[]);
+    let mut decoded = Vec::with_capacity(path.len());
+    percent_decode(path.as_bytes(), &mut decoded);
+    vars.extend_last(b"", &decoded);
+    vars.push(b"QUERY_STRING", query.as_bytes());
+    vars.push(b"SERVER_PROTOCOL", if http11 { b"HTTP/1.1" } else { b"HTTP/1.0" });
+    vars.push(b"SCRIPT_NAME", b"");
+    vars.push(b"REMOTE_ADDR", conn.remote_addr);
+    vars.push(b"REMOTE_PORT", conn.remote_port);
+    vars.push(b"SERVER_PORT", conn.server_port);
+    if conn.url_scheme_https {
+        vars.push(b"HTTPS", b"on");
+    }
+
+    let mut content_length: Option<u64> = None;
+    let mut chunked = false;
+    let mut conn_close = false;
+    let mut conn_keep_alive = false;
+    let mut expect_continue = false;
+    let mut host: Option<&[u8]> = None;
+    for h in req.headers.iter() {
+        let name = h.name;
+        let value = h.value;
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = parse_content_length(value)?;
+            if content_length.is_some_and(|c| c != n) {
+                return Err(bad("conflicting Content-Length headers"));
+            }
+            if content_length.is_none() {
+                vars.push(b"CONTENT_LENGTH", value);
+            }
+            content_length = Some(n);
+            continue;
+        }
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            for coding in value.split(|&c| c == b',').map(trim) {
+                if coding.is_empty() {
+                    continue;
+                }
+                if chunked {
+                    // RFC 9112 6.1: chunked must be the final coding, and only once.
+                    return Err(bad("chunked is not the last transfer coding"));
+                }
+                if coding.eq_ignore_ascii_case(b"chunked") {
+                    chunked = true;
+                } else {
+                    return Err(HttpError { status: "501 Not Implemented", reason: "unsupported Transfer-Encoding" });
+                }
+            }
+            continue;
+        }
+        if name.eq_ignore_ascii_case("content-type") {
+            vars.push(b"CONTENT_TYPE", value);
+            continue;
+        }
+        if name.eq_ignore_ascii_case("connection") {
+            for tok in value.split(|&c| c == b',').map(trim) {
+                conn_close |= tok.eq_ignore_ascii_case(b"close");
+                conn_keep_alive |= tok.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case("expect") {
+            if trim(value).eq_ignore_ascii_case(b"100-continue") {
+                expect_continue = true;
+            } else {
+                return Err(HttpError { status: "417 Expectation Failed", reason: "unsupported Expect" });
+            }
+        } else if name.eq_ignore_ascii_case("host") {
+            if host.is_some() {
+                return Err(bad("more than one Host header"));
+            }
+            host = Some(value);
+        }
+        // A header name with '_' would become the same CGI variable as one
+        // with '-': drop it so a client cannot spoof a proxy's header.
+        if name.as_bytes().contains(&b'_') {
+            continue;
+        }
+        let mut existing = false;
+        for (k, _) in vars.iter() {
+            if k.len() == name.len() + 5 && k.starts_with(b"HTTP_") && header_matches(&k[5..], name.as_bytes()) {
+                existing = true;
+                break;
+            }
+        }
+        if existing {
+            let key = http_key(name.as_bytes());
+            let old = vars.get(&key).unwrap_or(b"").to_vec();
+            let sep: &[u8] = if name.eq_ignore_ascii_case("cookie") { b"; " } else { b", " };
+            let mut joined = old;
+            joined.extend_from_slice(sep);
+            joined.extend_from_slice(value);
+            vars.set(&key, &joined);
+        } else {
+            vars.push_with(|b| write_http_key(b, name.as_bytes()), value);
+        }
+    }
+    if chunked && content_length.is_some() {
+        // RFC 9112 6.3: a request with both is a smuggling attempt.
+        return Err(bad("both Content-Length and Transfer-Encoding"));
+    }
+    if http11 && host.is_none() {
+        return Err(bad("HTTP/1.1 request without Host"));
+    }
+    let server_name = host.map(|h| strip_port(h)).unwrap_or(conn.server_name);
+    vars.push(b"SERVER_NAME", server_name);
+    let framing = if chunked {
+        Framing::Chunked
+    } else {
+        match content_length {
+            Some(0) | None => Framing::None,
+            Some(n) => Framing::Length(n),
+        }
+    };
+    let keep_alive = if http11 { !conn_close } else { conn_keep_alive && !conn_close };
+    Ok(Some(Request {
+        head_len,
+        framing,
+        keep_alive,
+        expect_continue: expect_continue && http11 && framing != Framing::None,
+        http11,
+        is_head: method == "HEAD",
+    }))
+}
+
+fn parse_content_length(v: &[u8]) -> Result<u64, HttpError> {
+    // RFC 9110 8.6: 1*DIGIT; a list of equal values is tolerated.
+    let mut result: Option<u64> = None;
+    for part in v.split(|&c| c == b',').map(trim) {
+        if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+            return Err(bad("invalid Content-Length"));
+        }
+        let n: u64 = std::str::from_utf8(part).unwrap().parse().map_err(|_| bad("invalid Content-Length"))?;
+        if result.is_some_and(|r| r != n) {
+            return Err(bad("conflicting Content-Length values"));
+        }
+        result = Some(n);
+    }
+    result.ok_or(bad("invalid Content-Length"))
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let s = v.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(v.len());
+    let e = v.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(s, |e| e + 1);
+    &v[s..e]
+}
+
+fn strip_port(host: &[u8]) -> &[u8] {
+    if host.starts_with(b"[") {
+        return match host.iter().position(|&c| c == b']') {
+            Some(i) => &host[..=i],
+            None => host,
+        };
+    }
+    match host.iter().rposition(|&c| c == b':') {
+        Some(i) => &host[..i],
+        None => host,
+    }
+}
+
+fn header_matches(key: &[u8], name: &[u8]) -> bool {
+    key.iter().zip(name).all(|(&k, &n)| k == if n == b'-' { b'_' } else { n.to_ascii_uppercase() })
+}
+
+fn write_http_key(b: &mut Vec<u8>, name: &[u8]) {
+    b.extend_from_slice(b"HTTP_");
+    b.extend(name.iter().map(|&c| if c == b'-' { b'_' } else { c.to_ascii_uppercase() }));
+}
+
+fn http_key(name: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(name.len() + 5);
+    write_http_key(&mut k, name);
+    k
+}
+
+/// Percent-decodes a path; an invalid escape is kept as it is.
+pub fn percent_decode(src: &[u8], out: &mut Vec<u8>) {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut i = 0;
+    while i < src.len() {
+        if src[i] == b'%' && i + 2 < src.len() + 0 && i + 2 <= src.len() - 1 {
+            if let (Some(a), Some(b)) = (hex(src[i + 1]), hex(src[i + 2])) {
+                out.push(a << 4 | b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(src[i]);
+        i += 1;
+    }
+}
+
+/// How a response body is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// The app's Content-Length (or ours, when we saw the whole body).
+    Length,
+    Chunked,
+    /// Delimited by closing the connection (HTTP/1.0 without a length).
+    Close,
+    /// No body may follow (HEAD, 1xx, 204, 304).
+    Empty,
+}
+
+/// Writes a response head. `headers` are the app's, already validated and
+/// serialised as `Name: value\r\n` lines.
+pub fn encode_head(out: &mut Vec<u8>, http11: bool, status: &[u8], headers: &[u8], framing: BodyFraming, extra_length: Option<u64>, keep_alive: bool) {
+    out.extend_from_slice(if http11 { b"HTTP/1.1 " } else { b"HTTP/1.0 " });
+    out.extend_from_slice(status);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(headers);
+    if let Some(n) = extra_length {
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(itoa_buf(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if framing == BodyFraming::Chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if !http11 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+pub fn itoa_buf(n: u64) -> String {
+    n.to_string()
+}
+
+/// Frames one chunk of a chunked body.
+pub fn encode_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Whether a status forbids a body (RFC 9110 6.4.1).
+pub fn status_has_no_body(status: &[u8]) -> bool {
+    status.starts_with(b"1") || status.starts_with(b"204") || status.starts_with(b"304")
+}
+
+/// Decodes a chunked request body (RFC 9112 7.1) incrementally.
+#[derive(Debug, Default)]
+pub struct ChunkedDecoder {
+    state: ChunkState,
+    size: u64,
+    line_len: usize,
+    trailer_len: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    #[default]
+    Size,
+    SizeDigitsDone,
+    Ext,
+    SizeLf,
+    Data,
+    DataCr,
+    DataLf,
+    TrailerStart,
+    TrailerLine,
+    TrailerLf,
+    EndLf,
+    Done,
+}
+
+/// Longest chunk-size line (with extensions) and trailer section we accept.
+const MAX_CHUNK_LINE: usize = 4096;
+const MAX_TRAILERS: usize = 16384;
+
+impl ChunkedDecoder {
+    pub fn is_done(&self) -> bool {
+        self.state == ChunkState::Done
+    }
+
+    /// Consumes bytes from `input`, passing decoded data to `out`. Returns
+    /// how many bytes were consumed; stops at the end of the body.
+    pub fn decode(&mut self, input: &[u8], out: &mut dyn FnMut(&[u8])) -> Result<usize, HttpError> {
+        use ChunkState::*;
+        let mut i = 0;
+        while i < input.len() && self.state != Done {
+            let c = input[i];
+            match self.state {
+                Size => {
+                    let d = (c as char).to_digit(16);
+                    match d {
+                        Some(d) => {
+                            if self.line_len >= 16 {
+                                return Err(bad("chunk size too large"));
+                            }
+                            self.size = self.size << 4 | d as u64;
+                            self.line_len += 1;
+                        }
+                        None if self.line_len == 0 => return Err(bad("invalid chunk size")),
+                        None => {
+                            self.state = SizeDigitsDone;
+                            continue;
+                        }
+                    }
+                }
+                SizeDigitsDone => match c {
+                    b';' | b' ' | b'\t' => self.state = Ext,
+                    b'\r' => self.state = SizeLf,
+                    _ => return Err(bad("invalid chunk size")),
+                },
+                Ext => {
+                    self.line_len += 1;
+                    if self.line_len > MAX_CHUNK_LINE {
+                        return Err(bad("chunk extension too long"));
+                    }
+                    match c {
+                        b'\r' => self.state = SizeLf,
+                        b'\n' | 0 => return Err(bad("invalid chunk extension")),
+                        _ => {}
+                    }
+                }
+                SizeLf => {
+                    if c != b'\n' {
+                        return Err(bad("chunk size line not ended by CRLF"));
+                    }
+                    self.line_len = 0;
+                    self.state = if self.size == 0 { TrailerStart } else { Data };
+                }
+                Data => {
+                    let n = ((input.len() - i) as u64).min(self.size) as usize;
+                    out(&input[i..i + n]);
+                    self.size -= n as u64;
+                    i += n;
+                    if self.size == 0 {
+                        self.state = DataCr;
+                    }
+                    continue;
+                }
+                DataCr => {
+                    if c != b'\r' {
+                        return Err(bad("chunk data longer than its size"));
+                    }
+                    self.state = DataLf;
+                }
+                DataLf => {
+                    if c != b'\n' {
+                        return Err(bad("chunk data not ended by CRLF"));
+                    }
+                    self.state = Size;
+                }
+                TrailerStart => match c {
+                    b'\r' => self.state = EndLf,
+                    _ => {
+                        self.state = TrailerLine;
+                        continue;
+                    }
+                },
+                TrailerLine => {
+                    self.trailer_len += 1;
+                    if self.trailer_len > MAX_TRAILERS {
+                        return Err(bad("chunk trailers too long"));
+                    }
+                    match c {
+                        b'\r' => self.state = TrailerLf,
+                        b'\n' | 0 => return Err(bad("invalid chunk trailer")),
+                        _ => {}
+                    }
+                }
+                TrailerLf => {
+                    if c != b'\n' {
+                        return Err(bad("chunk trailer not ended by CRLF"));
+                    }
+                    self.state = TrailerStart;
+                }
+                EndLf => {
+                    if c != b'\n' {
+                        return Err(bad("chunked body not ended by CRLF"));
+                    }
+                    self.state = Done;
+                }
+                Done => unreachable!(),
+            }
+            i += 1;
+        }
+        Ok(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> ConnInfo<'static> {
+        ConnInfo { remote_addr: b"127.0.0.1", remote_port: b"5555", server_name: b"localhost", server_port: b"8000", url_scheme_https: false }
+    }
+
+    fn parse(raw: &str) -> Result<Option<(Request, Vars)>, HttpError> {
+        let mut v = Vars::default();
+        parse_request(raw.as_bytes(), &conn(), &mut v).map(|r| r.map(|r| (r, v)))
+    }
+
+    fn get<'a>(v: &'a Vars, k: &str) -> Option<&'a str> {
+        v.get(k.as_bytes()).map(|b| std::str::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn simple_get() {
+        let (r, v) = parse("GET /a%20b/c?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8000\r\nX-Thing: 1\r\nx-thing: 2\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n").unwrap().unwrap();
+        assert_eq!(r.framing, Framing::None);
+        assert!(r.keep_alive && r.http11 && !r.is_head);
+        assert_eq!(get(&v, "REQUEST_METHOD"), Some("GET"));
+        assert_eq!(get(&v, "PATH_INFO"), Some("/a b/c"));
+        assert_eq!(get(&v, "QUERY_STRING"), Some("x=1&y=%20"));
+        assert_eq!(get(&v, "REQUEST_URI"), Some("/a%20b/c?x=1&y=%20"));
+        assert_eq!(get(&v, "SERVER_NAME"), Some("example.com"));
+        assert_eq!(get(&v, "SERVER_PORT"), Some("8000"));
+        assert_eq!(get(&v, "HTTP_X_THING"), Some("1, 2"));
+        assert_eq!(get(&v, "HTTP_COOKIE"), Some("a=1; b=2"));
+        assert_eq!(get(&v, "SERVER_PROTOCOL"), Some("HTTP/1.1"));
+    }
+
+    #[test]
+    fn partial_head() {
+        assert!(parse("GET / HTTP/1.1\r\nHost: x\r\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn body_framing() {
+        let (r, v) = parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nContent-Type: text/plain\r\n\r\n").unwrap().unwrap();
+        assert_eq!(r.framing, Framing::Length(10));
+        assert_eq!(get(&v, "CONTENT_LENGTH"), Some("10"));
+        assert_eq!(get(&v, "CONTENT_TYPE"), Some("text/plain"));
+        assert_eq!(get(&v, "HTTP_CONTENT_TYPE"), None);
+        let (r, v) = parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n").unwrap().unwrap();
+        assert_eq!(r.framing, Framing::Chunked);
+        assert!(r.expect_continue);
+        assert_eq!(get(&v, "CONTENT_LENGTH"), None);
+    }
+
+    #[test]
+    fn keep_alive_rules() {
+        let (r, _) = parse("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!r.keep_alive && !r.http11);
+        let (r, _) = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().unwrap();
+        assert!(r.keep_alive);
+        let (r, _) = parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap().unwrap();
+        assert!(!r.keep_alive);
+    }
+
+    #[test]
+    fn absolute_form_and_underscores() {
+        let (_, v) = parse("GET http://evil/p?q=1 HTTP/1.1\r\nHost: x\r\nX_Forwarded_For: 1.2.3.4\r\n\r\n").unwrap().unwrap();
+        assert_eq!(get(&v, "PATH_INFO"), Some("/p"));
+        assert_eq!(get(&v, "QUERY_STRING"), Some("q=1"));
+        assert_eq!(get(&v, "HTTP_X_FORWARDED_FOR"), None);
+    }
+
+    #[test]
+    fn rejections() {
+        for (raw, status) in [
+            ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "400"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", "400"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n", "400"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "400"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "501"),
+            ("GET / HTTP/1.1\r\nHost : x\r\n\r\n", "400"),
+            ("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", "400"),
+            ("GET / HTTP/1.1\nHost: x\n\n", "400"),
+            ("GET / HTTP/9.9\r\nHost: x\r\n\r\n", "505"),
+            ("GET / HTTP/1.1\r\n\r\n", "400"),
+            ("GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", "400"),
+            ("GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n", "400"),
+        ] {
+            let e = parse(raw).err().unwrap_or_else(|| panic!("accepted {raw:?}"));
+            assert!(e.status.starts_with(status), "{raw:?} gave {e:?}");
+        }
+        let many: String = (0..MAX_HEADERS + 1).map(|i| format!("X-{i}: v\r\n")).collect();
+        let e = parse(&format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n")).unwrap_err();
+        assert!(e.status.starts_with("431"));
+    }
+
+    fn dechunk(input: &[u8]) -> Result<(Vec<u8>, usize, bool), HttpError> {
+        let mut d = ChunkedDecoder::default();
+        let mut out = Vec::new();
+        let n = d.decode(input, &mut |b| out.extend_from_slice(b))?;
+        Ok((out, n, d.is_done()))
+    }
+
+    #[test]
+    fn chunked_decoding() {
+        let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nTrailer: x\r\n\r\nNEXT";
+        let (out, n, done) = dechunk(body).unwrap();
+        assert_eq!(out, b"Wikipedia in\r\n\r\nchunks.");
+        assert!(done);
+        assert_eq!(&body[n..], b"NEXT");
+        // Byte by byte gives the same.
+        let mut d = ChunkedDecoder::default();
+        let mut out = Vec::new();
+        for b in body.chunks(1) {
+            if d.is_done() {
+                break;
+            }
+            d.decode(b, &mut |x| out.extend_from_slice(x)).unwrap();
+        }
+        assert_eq!(out, b"Wikipedia in\r\n\r\nchunks.");
+        for bad in [&b"0x3\r\nabc\r\n0\r\n\r\n"[..], b"g\r\n", b"11111111111111111\r\n", b"3\r\nabcd\r\n", b"3\nabc", b"\r\n"] {
+            assert!(dechunk(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn response_heads() {
+        let mut out = Vec::new();
+        encode_head(&mut out, true, b"200 OK", b"Content-Type: text/html\r\n", BodyFraming::Length, Some(11), true);
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 11\r\n\r\n");
+        out.clear();
+        encode_head(&mut out, true, b"200 OK", b"", BodyFraming::Chunked, None, false);
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+        out.clear();
+        encode_chunk(&mut out, b"hello world, this is long");
+        assert_eq!(out, b"19\r\nhello world, this is long\r\n");
+        assert!(status_has_no_body(b"304 Not Modified") && !status_has_no_body(b"200 OK"));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        let mut o = Vec::new();
+        percent_decode(b"/a%2Fb%zz%4", &mut o);
+        assert_eq!(o, b"/a/b%zz%4");
+    }
+}
