@@ -1,3 +1,10 @@
 //! oxwsgi: a Python WSGI application server, a drop-in for uWSGI.
+//! See ARCHITECTURE.md for the map.
+pub mod log;
+pub mod master;
+pub mod net;
 pub mod options;
 pub mod proto;
+pub mod python;
+pub mod worker;
+pub mod wsgi;

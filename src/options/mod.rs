@@ -7,7 +7,7 @@
 //! sources.
 
 mod cli;
-mod config;
+pub mod config;
 mod ini;
 pub mod table;
 

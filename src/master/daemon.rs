@@ -1,0 +1,92 @@
+//! Detaching (--daemonize), pidfiles (--pidfile, --safe-pidfile) and the
+//! readiness report: a daemonized start returns only once the server is up,
+//! with status 0, or fails with the reason.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::Mutex;
+
+static READY_PIPE: Mutex<Option<std::fs::File>> = Mutex::new(None);
+
+/// Detaches into the background, logging to `logfile`. The foreground
+/// process waits for `report_ready` or `report_failure` and exits with it.
+pub fn daemonize(logfile: &Path) -> Result<(), String> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(logfile).map_err(|e| format!("--daemonize {}: {}", logfile.display(), e))?;
+    let (r, w) = nix::unistd::pipe().map_err(|e| e.to_string())?;
+    match unsafe { nix::unistd::fork() }.map_err(|e| e.to_string())? {
+        nix::unistd::ForkResult::Parent { .. } => {
+            drop(w);
+            let mut msg = String::new();
+            let _ = std::fs::File::from(r).read_to_string(&mut msg);
+            if msg.starts_with("ready") {
+                std::process::exit(0);
+            }
+            let why = if msg.is_empty() { format!("the server exited during start-up; see {}", logfile.display()) } else { msg };
+            eprintln!("oxwsgi: {}", why.trim_end());
+            std::process::exit(1);
+        }
+        nix::unistd::ForkResult::Child => {
+            drop(r);
+            nix::unistd::setsid().ok();
+            let null = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
+            unsafe {
+                libc::dup2(null.as_raw_fd(), 0);
+                libc::dup2(log.as_raw_fd(), 1);
+                libc::dup2(log.as_raw_fd(), 2);
+            }
+            *READY_PIPE.lock().unwrap() = Some(std::fs::File::from(w));
+            Ok(())
+        }
+    }
+}
+
+/// The server is up: releases a waiting --daemonize foreground process.
+pub fn report_ready() {
+    if let Some(mut f) = READY_PIPE.lock().unwrap().take() {
+        let _ = f.write_all(b"ready\n");
+    }
+}
+
+pub fn report_failure(msg: &str) {
+    if let Some(mut f) = READY_PIPE.lock().unwrap().take() {
+        let _ = f.write_all(msg.as_bytes());
+    }
+}
+
+/// Forgets the readiness pipe in a forked child (only the master reports).
+pub fn forget_ready_pipe() {
+    if let Some(f) = READY_PIPE.lock().unwrap().take() {
+        let fd: OwnedFd = f.into();
+        drop(fd);
+    }
+}
+
+/// --logto: stderr (and stdout) go to the file, as uWSGI's logto does, so
+/// Python's tracebacks land there too.
+pub fn log_to(path: &Path) -> Result<(), String> {
+    let f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("--logto {}: {}", path.display(), e))?;
+    unsafe {
+        libc::dup2(f.as_raw_fd(), 1);
+        libc::dup2(f.as_raw_fd(), 2);
+    }
+    Ok(())
+}
+
+pub fn write_pidfile(path: &Path, atomic: bool) -> Result<(), String> {
+    let content = format!("{}\n", std::process::id());
+    let err = |e: std::io::Error| format!("cannot write pidfile {}: {}", path.display(), e);
+    if atomic {
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, content).map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(err)
+    } else {
+        std::fs::write(path, content).map_err(err)
+    }
+}
+
+/// Reads a pid from a pidfile (for --reload/--stop style tools and tests).
+pub fn read_pidfile(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+

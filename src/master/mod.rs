@@ -1,0 +1,103 @@
+//! Process lifecycle: start-up (here), the supervising master
+//! (supervisor.rs), detaching and pidfiles (daemon.rs), privileges.
+
+pub mod daemon;
+pub mod privileges;
+pub mod supervisor;
+
+use crate::net;
+use crate::options::Config;
+use std::sync::Arc;
+
+/// Runs a configured server to the end; returns the exit status.
+pub fn run(cfg: Config) -> i32 {
+    match start(cfg) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("oxwsgi: {}", e);
+            daemon::report_failure(&e);
+            1
+        }
+    }
+}
+
+fn start(cfg: Config) -> Result<i32, String> {
+    if cfg.apps.is_empty() {
+        return Err("no application configured: give --wsgi-file FILE, --module MODULE or --mount /prefix=APP".into());
+    }
+    if cfg.listeners.is_empty() {
+        return Err("no socket configured: give --http :8000, --http-socket ADDR or --socket ADDR (for nginx uwsgi_pass)".into());
+    }
+    if let Some(d) = &cfg.daemonize {
+        daemon::daemonize(d)?;
+    }
+    if let Some(l) = &cfg.logto {
+        daemon::log_to(l)?;
+    }
+    if let Some(dir) = &cfg.chdir {
+        std::env::set_current_dir(dir).map_err(|e| format!("--chdir {}: {}", dir.display(), e))?;
+    }
+    for (k, v) in &cfg.env {
+        // SAFETY: no thread runs yet.
+        unsafe { std::env::set_var(k, v) };
+    }
+    let bound = net::bind_all(&cfg.listeners, cfg.listen_backlog, cfg.chmod_socket, cfg.chown_socket.as_deref())?;
+    for b in &bound {
+        let what = match b.spec.proto {
+            crate::options::Proto::Http => "HTTP",
+            crate::options::Proto::Uwsgi => "uwsgi",
+        };
+        eprintln!("oxwsgi: {} socket bound to {} (fd {})", what, b.spec.addr, std::os::fd::AsRawFd::as_raw_fd(&b.fd));
+    }
+    for (p, atomic) in [(&cfg.pidfile, false), (&cfg.safe_pidfile, true)] {
+        if let Some(p) = p {
+            daemon::write_pidfile(p, atomic)?;
+        }
+    }
+    if cfg.uid.is_some() || cfg.gid.is_some() {
+        privileges::drop_privileges(cfg.uid.as_deref(), cfg.gid.as_deref())?;
+    }
+    crate::python::interp::start(&cfg).map_err(|e| e.0)?;
+    let cfg = Arc::new(cfg);
+    let apps = if cfg.lazy_apps { None } else { Some(pyo3::Python::attach(|py| crate::python::loader::load_apps(py, &cfg.apps))?) };
+    let multi = cfg.master || cfg.processes > 1;
+    let reload = if multi {
+        matches!(supervisor::run(cfg.clone(), &bound, apps), supervisor::MasterExit::Reload)
+    } else {
+        daemon::report_ready();
+        match crate::worker::run(cfg.clone(), &bound, apps, 1) {
+            crate::worker::Exit::Graceful => false,
+            crate::worker::Exit::Failed(e) => return Err(e),
+        }
+    };
+    if reload {
+        reexec(&cfg, &bound);
+    }
+    cleanup(&cfg, &bound);
+    eprintln!("oxwsgi: goodbye");
+    Ok(0)
+}
+
+/// --vacuum: remove the unix sockets and pidfiles we created.
+fn cleanup(cfg: &Config, bound: &[net::Bound]) {
+    if !cfg.vacuum {
+        return;
+    }
+    for p in bound.iter().filter_map(|b| b.unix_path()) {
+        let _ = std::fs::remove_file(p);
+    }
+    for p in [&cfg.pidfile, &cfg.safe_pidfile].into_iter().flatten() {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// The graceful reload: the same binary, the same arguments, the config
+/// files read afresh, the listening sockets inherited.
+fn reexec(cfg: &Config, bound: &[net::Bound]) -> ! {
+    net::prepare_inherit(bound);
+    let exe = std::env::current_exe().unwrap_or_else(|_| "oxwsgi".into());
+    eprintln!("oxwsgi: reloading: executing {} again", exe.display());
+    let err = std::os::unix::process::CommandExt::exec(std::process::Command::new(&exe).args(&cfg.argv));
+    eprintln!("oxwsgi: reload failed, cannot execute {}: {}", exe.display(), err);
+    std::process::exit(1);
+}

@@ -1,0 +1,196 @@
+//! The master: forks the workers, respawns them, and turns signals into
+//! stops and reloads. It runs no threads (it forks again and again), so it
+//! waits for signals on a signalfd instead of handlers.
+//!
+//! Signals (see ARCHITECTURE.md): SIGTERM graceful stop, SIGINT/SIGQUIT
+//! immediate stop, SIGHUP graceful reload (workers finish, then the master
+//! re-executes itself with the listening sockets kept open, so connections
+//! wait in the backlog instead of being refused), SIGTTIN/SIGTTOU add or
+//! remove a worker, SIGUSR1 logs the workers.
+
+use crate::net::Bound;
+use crate::options::Config;
+use crate::python::loader::App;
+use crate::worker;
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why the master loop ended.
+pub enum MasterExit {
+    Stop,
+    Reload,
+}
+
+struct Slot {
+    id: usize,
+    pid: Option<Pid>,
+    started: Instant,
+    /// Consecutive quick deaths, for the respawn back-off.
+    quick_deaths: u32,
+    respawn_at: Option<Instant>,
+}
+
+pub fn master_signals() -> SigSet {
+    let mut s = SigSet::empty();
+    for sig in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGTTIN, Signal::SIGTTOU] {
+        s.add(sig);
+    }
+    s
+}
+
+fn spawn(cfg: &Arc<Config>, bound: &[Bound], apps: &Option<Vec<App>>, slot: &mut Slot) {
+    match crate::python::fork::fork_with_python() {
+        Ok(nix::unistd::ForkResult::Child) => {
+            crate::master::daemon::forget_ready_pipe();
+            let _ = master_signals().thread_unblock();
+            // If the master dies, so do we (gracefully): no orphan workers.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) };
+            let apps = apps.as_ref().map(|a| pyo3::Python::attach(|py| a.iter().map(|x| App { mountpoint: x.mountpoint.clone(), callable: x.callable.clone_ref(py) }).collect()));
+            let code = match worker::run(cfg.clone(), bound, apps, slot.id) {
+                worker::Exit::Graceful => 0,
+                worker::Exit::Failed(e) => {
+                    eprintln!("oxwsgi: worker {} (pid {}) cannot start: {}", slot.id, std::process::id(), e);
+                    22
+                }
+            };
+            std::process::exit(code);
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            eprintln!("oxwsgi: spawned worker {} (pid: {})", slot.id, child);
+            slot.pid = Some(child);
+            slot.started = Instant::now();
+            slot.respawn_at = None;
+        }
+        Err(e) => {
+            eprintln!("oxwsgi: cannot fork worker {}: {}; retrying in 1s", slot.id, e);
+            slot.respawn_at = Some(Instant::now() + Duration::from_secs(1));
+        }
+    }
+}
+
+fn describe(st: WaitStatus) -> String {
+    match st {
+        WaitStatus::Exited(_, c) => format!("exit status {}", c),
+        WaitStatus::Signaled(_, s, core) => format!("killed by signal {}{}", s, if core { " (core dumped)" } else { "" }),
+        other => format!("{:?}", other),
+    }
+}
+
+/// Runs the master until a stop or a reload has finished with every worker.
+pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterExit {
+    let sigs = master_signals();
+    let _ = sigs.thread_block();
+    let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).expect("signalfd");
+    let mut slots: Vec<Slot> = (1..=cfg.processes).map(|id| Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None }).collect();
+    for s in slots.iter_mut() {
+        spawn(&cfg, bound, &apps, s);
+    }
+    crate::master::daemon::report_ready();
+    let mut ending: Option<(MasterExit, Instant)> = None;
+    loop {
+        // Wait for a signal, or the next respawn, at most a second.
+        let now = Instant::now();
+        let next = slots.iter().filter_map(|s| s.respawn_at).min().map(|t| t.saturating_duration_since(now)).unwrap_or(Duration::from_secs(1)).min(Duration::from_secs(1));
+        let mut pfd = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&sfd), nix::poll::PollFlags::POLLIN)];
+        let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::try_from(next.as_millis() as i32).unwrap_or(nix::poll::PollTimeout::MAX));
+        while let Ok(Some(si)) = sfd.read_signal() {
+            let sig = Signal::try_from(si.ssi_signo as i32).ok();
+            match sig {
+                Some(Signal::SIGTERM) | Some(Signal::SIGHUP) if ending.is_none() => {
+                    let reload = sig == Some(Signal::SIGHUP);
+                    eprintln!("oxwsgi: {} received: {} gracefully, workers finish their requests (up to --reload-mercy {}s)", if reload { "SIGHUP" } else { "SIGTERM" }, if reload { "reloading" } else { "stopping" }, cfg.reload_mercy);
+                    signal_all(&slots, Signal::SIGTERM);
+                    ending = Some((if reload { MasterExit::Reload } else { MasterExit::Stop }, Instant::now() + Duration::from_secs(cfg.reload_mercy)));
+                }
+                Some(Signal::SIGINT) | Some(Signal::SIGQUIT) => {
+                    eprintln!("oxwsgi: {} received: stopping now", sig.unwrap());
+                    signal_all(&slots, Signal::SIGINT);
+                    ending = Some((MasterExit::Stop, Instant::now() + Duration::from_secs(3)));
+                }
+                Some(Signal::SIGUSR1) => {
+                    for s in &slots {
+                        eprintln!("oxwsgi: worker {} pid {} running for {}s", s.id, s.pid.map(|p| p.to_string()).unwrap_or("-".into()), s.started.elapsed().as_secs());
+                    }
+                }
+                Some(Signal::SIGTTIN) if ending.is_none() => {
+                    let id = slots.len() + 1;
+                    let mut s = Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None };
+                    spawn(&cfg, bound, &apps, &mut s);
+                    slots.push(s);
+                }
+                Some(Signal::SIGTTOU) if ending.is_none() && slots.len() > 1 => {
+                    let s = slots.pop().unwrap();
+                    eprintln!("oxwsgi: SIGTTOU: stopping worker {}", s.id);
+                    if let Some(p) = s.pid {
+                        let _ = kill(p, Signal::SIGTERM);
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Reap.
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(st) => {
+                    let Some(pid) = st.pid() else { break };
+                    let Some(slot) = slots.iter_mut().find(|s| s.pid == Some(pid)) else { continue };
+                    slot.pid = None;
+                    if ending.is_some() {
+                        eprintln!("oxwsgi: worker {} (pid: {}) stopped ({})", slot.id, pid, describe(st));
+                        continue;
+                    }
+                    let lived = slot.started.elapsed();
+                    let clean = matches!(st, WaitStatus::Exited(_, 0));
+                    if lived < Duration::from_secs(1) && !clean {
+                        slot.quick_deaths += 1;
+                    } else {
+                        slot.quick_deaths = 0;
+                    }
+                    let delay = if slot.quick_deaths == 0 { Duration::ZERO } else { Duration::from_millis(250u64 << slot.quick_deaths.min(7)) };
+                    eprintln!(
+                        "oxwsgi: worker {} (pid: {}) {} after {:.1}s, respawning{}",
+                        slot.id,
+                        pid,
+                        if clean { "retired (exit status 0)".to_string() } else { format!("died ({})", describe(st)) },
+                        lived.as_secs_f64(),
+                        if delay.is_zero() { String::new() } else { format!(" in {:.1}s (it keeps dying at start)", delay.as_secs_f64()) }
+                    );
+                    slot.respawn_at = Some(Instant::now() + delay);
+                }
+            }
+        }
+        if let Some((_, deadline)) = &ending {
+            if slots.iter().all(|s| s.pid.is_none()) {
+                return ending.unwrap().0;
+            }
+            if Instant::now() >= *deadline {
+                eprintln!("oxwsgi: workers still busy past the deadline: killing them");
+                signal_all(&slots, Signal::SIGKILL);
+                for s in slots.iter_mut() {
+                    if let Some(p) = s.pid.take() {
+                        let _ = waitpid(p, None);
+                    }
+                }
+                return ending.unwrap().0;
+            }
+            continue;
+        }
+        let now = Instant::now();
+        for s in slots.iter_mut() {
+            if s.pid.is_none() && s.respawn_at.is_some_and(|t| t <= now) {
+                spawn(&cfg, bound, &apps, s);
+            }
+        }
+    }
+}
+
+fn signal_all(slots: &[Slot], sig: Signal) {
+    for p in slots.iter().filter_map(|s| s.pid) {
+        let _ = kill(p, sig);
+    }
+}

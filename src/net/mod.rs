@@ -1,0 +1,121 @@
+//! Listening sockets: binding TCP and unix sockets the way uWSGI does
+//! (--listen backlog, --chmod-socket, --chown-socket, stale socket files),
+//! and handing them across a reload (re-exec) through inherited fds.
+
+use crate::options::{ListenAddr, Listener};
+use socket2::{Domain, SockAddr, Socket, Type};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+/// Environment variable carrying the listening fds across a re-exec.
+pub const INHERIT_ENV: &str = "OXWSGI_LISTEN_FDS";
+
+/// A bound, listening socket.
+pub struct Bound {
+    pub fd: OwnedFd,
+    pub spec: Listener,
+    /// Port as bound (for SERVER_PORT), or "" for unix sockets.
+    pub port: String,
+}
+
+impl Bound {
+    pub fn unix_path(&self) -> Option<&PathBuf> {
+        match &self.spec.addr {
+            ListenAddr::Unix(p) => Some(p),
+            ListenAddr::Tcp(_) => None,
+        }
+    }
+}
+
+pub fn bind_all(listeners: &[Listener], backlog: i32, chmod: Option<u32>, chown: Option<&str>) -> Result<Vec<Bound>, String> {
+    if let Ok(fds) = std::env::var(INHERIT_ENV) {
+        // SAFETY: this variable is set only by our own re-exec, with fds we
+        // left open for this process.
+        unsafe { std::env::remove_var(INHERIT_ENV) };
+        let fds: Vec<i32> = fds.split(',').filter_map(|s| s.parse().ok()).collect();
+        if fds.len() == listeners.len() {
+            return Ok(fds
+                .into_iter()
+                .zip(listeners)
+                .map(|(fd, l)| {
+                    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                    set_cloexec(&fd);
+                    let port = match &l.addr {
+                        ListenAddr::Tcp(_) => Socket::from(fd.try_clone().unwrap()).local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.port().to_string()).unwrap_or_default(),
+                        ListenAddr::Unix(_) => String::new(),
+                    };
+                    Bound { fd, spec: l.clone(), port }
+                })
+                .collect());
+        }
+        // The config changed its sockets across the reload: close the old ones.
+        for fd in fds {
+            unsafe { libc::close(fd) };
+        }
+    }
+    listeners.iter().map(|l| bind_one(l, backlog, chmod, chown)).collect()
+}
+
+fn set_cloexec(fd: &OwnedFd) {
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+}
+
+fn bind_one(l: &Listener, backlog: i32, chmod: Option<u32>, chown: Option<&str>) -> Result<Bound, String> {
+    match &l.addr {
+        ListenAddr::Tcp(addr) => {
+            let s = Socket::new(Domain::for_address(*addr), Type::STREAM, None).map_err(|e| format!("socket(): {}", e))?;
+            s.set_reuse_address(true).ok();
+            if addr.is_ipv6() {
+                s.set_only_v6(true).ok();
+            }
+            s.bind(&(*addr).into()).map_err(|e| format!("cannot bind {}: {}", addr, e))?;
+            s.listen(backlog).map_err(|e| format!("cannot listen on {}: {}", addr, e))?;
+            let port = s.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.port()).unwrap_or(addr.port());
+            Ok(Bound { fd: s.into(), spec: l.clone(), port: port.to_string() })
+        }
+        ListenAddr::Unix(path) => {
+            if path.exists() {
+                // A live server answers; a file left by a crash does not.
+                if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                    return Err(format!("unix socket {} is in use by a running server; stop it or choose another path", path.display()));
+                }
+                std::fs::remove_file(path).map_err(|e| format!("cannot remove stale socket {}: {}", path.display(), e))?;
+            }
+            let s = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(|e| format!("socket(): {}", e))?;
+            let sa = SockAddr::unix(path).map_err(|e| format!("bad socket path {}: {}", path.display(), e))?;
+            s.bind(&sa).map_err(|e| format!("cannot bind unix socket {}: {}", path.display(), e))?;
+            s.listen(backlog).map_err(|e| format!("cannot listen on {}: {}", path.display(), e))?;
+            if let Some(mode) = chmod {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| format!("--chmod-socket {:o} on {}: {}", mode, path.display(), e))?;
+            }
+            if let Some(owner) = chown {
+                let (u, g) = match owner.split_once(':') {
+                    Some((u, g)) => (u, Some(g)),
+                    None => (owner, None),
+                };
+                let uid = crate::master::privileges::resolve_uid(u)?;
+                let gid = match g {
+                    Some(g) => Some(crate::master::privileges::resolve_gid(g)?),
+                    None => None,
+                };
+                nix::unistd::chown(path.as_path(), Some(uid), gid).map_err(|e| format!("--chown-socket {} on {}: {}", owner, path.display(), e))?;
+            }
+            Ok(Bound { fd: s.into(), spec: l.clone(), port: String::new() })
+        }
+    }
+}
+
+/// Clears close-on-exec on the listening fds and records them for the
+/// re-exec'd process.
+pub fn prepare_inherit(bound: &[Bound]) {
+    let list: Vec<String> = bound
+        .iter()
+        .map(|b| {
+            unsafe { libc::fcntl(b.fd.as_raw_fd(), libc::F_SETFD, 0) };
+            b.fd.as_raw_fd().to_string()
+        })
+        .collect();
+    // SAFETY: called in the single-threaded master just before execve.
+    unsafe { std::env::set_var(INHERIT_ENV, list.join(",")) };
+}

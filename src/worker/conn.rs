@@ -1,0 +1,206 @@
+//! One client connection: read a request (HTTP or a uwsgi packet) without
+//! the GIL, hand it to the Python threads, write the answer, repeat while
+//! keep-alive allows.
+
+use super::body::{BodyError, Limits, read_body};
+use super::respond::{Outcome, ReqMeta, write_response, write_simple};
+use super::stream::Stream;
+use super::Shared;
+use crate::log::RequestLog;
+use crate::proto::http::{self, ConnInfo, Framing};
+use crate::proto::uwsgi;
+use crate::proto::vars::Vars;
+use crate::wsgi::{Body, Job};
+use bytes::BytesMut;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// Time allowed for a whole request head once its first byte arrived
+/// (slowloris), and between two reads of a body.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an idle keep-alive connection is kept.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Peer {
+    pub addr: Vec<u8>,
+    pub port: Vec<u8>,
+    pub server_name: Vec<u8>,
+    pub server_port: Vec<u8>,
+}
+
+/// Hands the request to Python and writes its response; logs the line.
+async fn dispatch(sh: &Shared, s: &mut Stream, vars: Vars, body: Body, meta: ReqMeta, started: Instant) -> Outcome {
+    let log_info = (!sh.cfg.disable_logging).then(|| {
+        (
+            vars.len(),
+            vars.byte_len(),
+            vars.get(b"REQUEST_METHOD").unwrap_or(b"").to_vec(),
+            vars.get(b"REQUEST_URI").or(vars.get(b"PATH_INFO")).unwrap_or(b"").to_vec(),
+            vars.get(b"REMOTE_ADDR").unwrap_or(b"").to_vec(),
+            vars.get(b"SERVER_PROTOCOL").unwrap_or(b"HTTP/1.0").to_vec(),
+        )
+    });
+    let (tx, rx) = mpsc::channel(8);
+    sh.pool.submit(Job { vars, body, https: false, tx });
+    let out = write_response(s, rx, &meta).await;
+    let n = sh.count_request();
+    if let Some((nv, nb, method, uri, addr, proto)) = log_info {
+        RequestLog {
+            pid: sh.pid,
+            app: 0,
+            worker_requests: n,
+            total_requests: n,
+            remote_addr: &addr,
+            remote_user: b"",
+            vars: nv,
+            vars_bytes: nb,
+            method: &method,
+            uri: &uri,
+            body_bytes: out.body_bytes,
+            msecs: started.elapsed().as_millis(),
+            protocol: &proto,
+            status: &out.status,
+            headers: out.headers,
+            headers_bytes: out.headers_bytes,
+            core: 0,
+        }
+        .write();
+    }
+    out
+}
+
+fn log_refusal(peer: &Peer, what: &str, why: &str) {
+    eprintln!("oxwsgi: {} from {}: {}", what, String::from_utf8_lossy(&peer.addr), why);
+}
+
+/// Waits for more bytes: with no request in progress, an idle wait that a
+/// graceful stop interrupts; inside a head, the slowloris deadline.
+async fn fill(s: &mut Stream, buf: &mut BytesMut, sh: &Shared, deadline: Option<Instant>) -> bool {
+    if buf.capacity() - buf.len() < 4096 {
+        buf.reserve(8192);
+    }
+    match deadline {
+        Some(d) => matches!(tokio::time::timeout_at(d.into(), s.read_buf(buf)).await, Ok(Ok(n)) if n > 0),
+        None => {
+            let mut stop = sh.stopping.clone();
+            if *stop.borrow() {
+                return false;
+            }
+            tokio::select! {
+                r = tokio::time::timeout(IDLE_TIMEOUT, s.read_buf(buf)) => matches!(r, Ok(Ok(n)) if n > 0),
+                _ = stop.changed() => false,
+            }
+        }
+    }
+}
+
+pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
+    let mut buf = BytesMut::with_capacity(8192);
+    let limits = Limits { post_buffering: sh.cfg.post_buffering, limit_post: sh.cfg.limit_post, read_timeout: READ_TIMEOUT };
+    let info = ConnInfo { remote_addr: &peer.addr, remote_port: &peer.port, server_name: &peer.server_name, server_port: &peer.server_port, url_scheme_https: false };
+    loop {
+        let mut vars = Vars::with_capacity(1024, 32);
+        let mut deadline: Option<Instant> = None;
+        let req = loop {
+            if !buf.is_empty() {
+                match http::parse_request(&buf, &info, &mut vars) {
+                    Ok(Some(r)) => break r,
+                    Ok(None) if buf.len() > sh.cfg.buffer_size => {
+                        let status = if memchr::memchr(b'\n', &buf).is_none() { "414 URI Too Long" } else { "431 Request Header Fields Too Large" };
+                        log_refusal(&peer, "request head too large", &format!("more than --buffer-size {} bytes", sh.cfg.buffer_size));
+                        let _ = write_simple(&mut s, true, status, format!("{}: the request head is larger than --buffer-size\n", status).as_bytes(), false, WRITE_TIMEOUT).await;
+                        return;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        log_refusal(&peer, "bad request", e.reason);
+                        let _ = write_simple(&mut s, true, e.status, format!("{}: {}\n", e.status, e.reason).as_bytes(), false, WRITE_TIMEOUT).await;
+                        return;
+                    }
+                }
+                deadline.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);
+            }
+            if !fill(&mut s, &mut buf, &sh, deadline).await {
+                return;
+            }
+        };
+        let started = Instant::now();
+        let _ = bytes::Buf::advance(&mut buf, req.head_len);
+        if req.expect_continue && buf.is_empty() {
+            let too_big = matches!(req.framing, Framing::Length(n) if sh.cfg.limit_post > 0 && n > sh.cfg.limit_post);
+            if !too_big && s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+                return;
+            }
+        }
+        let body = match read_body(&mut s, &mut buf, req.framing, &limits).await {
+            Ok(b) => b,
+            Err(BodyError::Refuse(status, why)) => {
+                log_refusal(&peer, "request body refused", why);
+                let _ = write_simple(&mut s, req.http11, status, format!("{}: {}\n", status, why).as_bytes(), false, WRITE_TIMEOUT).await;
+                return;
+            }
+            Err(BodyError::Gone) => return,
+        };
+        let meta = ReqMeta { http11: req.http11, keep_alive: req.keep_alive, is_head: req.is_head, allow_chunked: true, write_timeout: WRITE_TIMEOUT };
+        let out = dispatch(&sh, &mut s, vars, body, meta, started).await;
+        if !out.reusable || *sh.stopping.borrow() {
+            let _ = s.shutdown().await;
+            return;
+        }
+    }
+}
+
+pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
+    let limits = Limits { post_buffering: sh.cfg.post_buffering, limit_post: sh.cfg.limit_post, read_timeout: READ_TIMEOUT };
+    let mut hdr = [0u8; uwsgi::HEADER_LEN];
+    let read = async |s: &mut Stream, b: &mut [u8]| matches!(tokio::time::timeout(HEAD_TIMEOUT, s.read_exact(b)).await, Ok(Ok(_)));
+    if !read(&mut s, &mut hdr).await {
+        return;
+    }
+    let started = Instant::now();
+    let h = uwsgi::parse_header(hdr);
+    if let Err(e) = uwsgi::check_header(&h, sh.cfg.buffer_size) {
+        log_refusal(&peer, "uwsgi request refused", &e.to_string());
+        return;
+    }
+    let mut data = vec![0u8; h.datasize as usize];
+    if !read(&mut s, &mut data).await {
+        log_refusal(&peer, "uwsgi request refused", "connection closed inside the vars block");
+        return;
+    }
+    let mut vars = Vars::with_capacity(data.len(), 32);
+    let cl = uwsgi::parse_vars(&data, &mut vars).and_then(|_| uwsgi::content_length(&vars));
+    let cl = match cl {
+        Ok(n) => n,
+        Err(e) => {
+            log_refusal(&peer, "uwsgi request refused", &e.to_string());
+            return;
+        }
+    };
+    if vars.get(b"REQUEST_METHOD").is_none() {
+        vars.push(b"REQUEST_METHOD", b"GET");
+    }
+    if vars.get(b"PATH_INFO").is_none() {
+        vars.push(b"PATH_INFO", b"/");
+    }
+    let http11 = vars.get(b"SERVER_PROTOCOL") != Some(b"HTTP/1.0");
+    let is_head = vars.get(b"REQUEST_METHOD") == Some(b"HEAD");
+    let mut buf = BytesMut::new();
+    let framing = if cl == 0 { Framing::None } else { Framing::Length(cl) };
+    let body = match read_body(&mut s, &mut buf, framing, &limits).await {
+        Ok(b) => b,
+        Err(BodyError::Refuse(status, why)) => {
+            log_refusal(&peer, "request body refused", why);
+            let _ = write_simple(&mut s, http11, status, format!("{}: {}\n", status, why).as_bytes(), false, WRITE_TIMEOUT).await;
+            return;
+        }
+        Err(BodyError::Gone) => return,
+    };
+    let meta = ReqMeta { http11, keep_alive: false, is_head, allow_chunked: false, write_timeout: WRITE_TIMEOUT };
+    dispatch(&sh, &mut s, vars, body, meta, started).await;
+    let _ = s.shutdown().await;
+}

@@ -1,0 +1,242 @@
+//! One worker process: a single-threaded tokio runtime doing all network
+//! I/O, and `--threads` Python threads running the app (pool.rs). The
+//! runtime starts only after the fork (a forked process must not have
+//! threads), in `run`.
+
+mod body;
+mod conn;
+pub mod pool;
+mod respond;
+mod stream;
+
+use crate::net::Bound;
+use crate::options::{Config, ListenAddr, Proto};
+use crate::python::loader::App;
+use crate::wsgi::call::PyApps;
+use pool::PyPool;
+use pyo3::prelude::*;
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use stream::Stream;
+use tokio::sync::watch;
+
+/// What the connections of one worker share.
+pub struct Shared {
+    pub cfg: Arc<Config>,
+    pub pool: PyPool,
+    pub pid: u32,
+    pub worker_id: usize,
+    requests: Cell<u64>,
+    /// Becomes true when the worker stops taking new requests.
+    pub stopping: watch::Receiver<bool>,
+    stop_tx: watch::Sender<bool>,
+    active: Cell<usize>,
+    idle: tokio::sync::Notify,
+}
+
+impl Shared {
+    /// Counts a finished request; past --max-requests the worker retires
+    /// (its connections finish, the master starts a fresh one).
+    pub fn count_request(&self) -> u64 {
+        let n = self.requests.get() + 1;
+        self.requests.set(n);
+        if self.cfg.max_requests > 0 && n == self.cfg.max_requests {
+            eprintln!("oxwsgi: worker {} (pid {}) served --max-requests {}, retiring", self.worker_id, self.pid, n);
+            let _ = self.stop_tx.send(true);
+        }
+        n
+    }
+}
+
+/// Keeps the count of open connections, so a stop can wait for them.
+struct ConnGuard(Rc<Shared>);
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.active.set(self.0.active.get() - 1);
+        if self.0.active.get() == 0 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// How a worker ended.
+pub enum Exit {
+    /// Stopped gracefully (signal or max-requests): status 0.
+    Graceful,
+    /// Could not start.
+    Failed(String),
+}
+
+/// Runs a worker until it is told to stop. `apps` is None with
+/// --lazy-apps: they are loaded here, after the fork.
+pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id: usize) -> Exit {
+    let multiprocess = cfg.processes > 1;
+    let ctx = Python::attach(|py| -> Result<PyApps, String> {
+        let apps = match apps {
+            Some(a) => a,
+            None => crate::python::loader::load_apps(py, &cfg.apps)?,
+        };
+        PyApps::new(py, apps, cfg.manage_script_name, cfg.threads > 1, multiprocess).map_err(|e| e.to_string())
+    });
+    let ctx = match ctx {
+        Ok(c) => c,
+        Err(e) => return Exit::Failed(e),
+    };
+    let pool = PyPool::start(cfg.threads, Arc::new(ctx));
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return Exit::Failed(format!("cannot start the I/O runtime: {}", e)),
+    };
+    let (stop_tx, stopping) = watch::channel(false);
+    let sh = Rc::new(Shared {
+        cfg: cfg.clone(),
+        pool,
+        pid: std::process::id(),
+        worker_id,
+        requests: Cell::new(0),
+        stopping,
+        stop_tx,
+        active: Cell::new(0),
+        idle: tokio::sync::Notify::new(),
+    });
+    let local = tokio::task::LocalSet::new();
+    let graceful = local.block_on(&rt, serve(sh.clone(), bound));
+    drop(local);
+    drop(rt);
+    if !graceful {
+        // Stopping now (SIGINT, SIGQUIT, or past --reload-mercy): a Python
+        // thread may still be inside the app, holding the GIL.
+        return Exit::Graceful;
+    }
+    if let Ok(sh) = Rc::try_unwrap(sh) {
+        sh.pool.shutdown();
+    }
+    Python::attach(|py| {
+        if let Ok(sys) = py.import("sys") {
+            for s in ["stdout", "stderr"] {
+                let _ = sys.getattr(s).and_then(|f| f.call_method0("flush"));
+            }
+        }
+    });
+    Exit::Graceful
+}
+
+/// Accepts and serves until a stop; returns false if in-flight requests
+/// were abandoned (an immediate stop, or past --reload-mercy).
+async fn serve(sh: Rc<Shared>, bound: &[Bound]) -> bool {
+    use tokio::signal::unix::{SignalKind, signal};
+    for b in bound {
+        let fd = match b.fd.try_clone() {
+            Ok(fd) => fd,
+            Err(e) => {
+                eprintln!("oxwsgi: cannot use listening socket {}: {}", b.spec.addr, e);
+                continue;
+            }
+        };
+        let proto = b.spec.proto;
+        let port = b.port.clone().into_bytes();
+        let sh2 = sh.clone();
+        match &b.spec.addr {
+            ListenAddr::Tcp(_) => {
+                let l = std::net::TcpListener::from(fd);
+                l.set_nonblocking(true).ok();
+                let Ok(l) = tokio::net::TcpListener::from_std(l) else { continue };
+                tokio::task::spawn_local(async move {
+                    let mut stop = sh2.stopping.clone();
+                    loop {
+                        let (s, addr) = tokio::select! {
+                            r = l.accept() => match r {
+                                Ok(x) => x,
+                                Err(e) => { accept_error(e).await; continue; }
+                            },
+                            _ = stop.changed() => break,
+                        };
+                        s.set_nodelay(true).ok();
+                        let local = s.local_addr().ok();
+                        let peer = conn::Peer {
+                            addr: addr.ip().to_string().into_bytes(),
+                            port: addr.port().to_string().into_bytes(),
+                            server_name: local.map(|a| a.ip().to_string()).unwrap_or_default().into_bytes(),
+                            server_port: port.clone(),
+                        };
+                        spawn_conn(&sh2, Stream::Tcp(s), peer, proto);
+                    }
+                });
+            }
+            ListenAddr::Unix(path) => {
+                let l = std::os::unix::net::UnixListener::from(fd);
+                l.set_nonblocking(true).ok();
+                let Ok(l) = tokio::net::UnixListener::from_std(l) else { continue };
+                let name = path.display().to_string().into_bytes();
+                tokio::task::spawn_local(async move {
+                    let mut stop = sh2.stopping.clone();
+                    loop {
+                        let s = tokio::select! {
+                            r = l.accept() => match r {
+                                Ok((s, _)) => s,
+                                Err(e) => { accept_error(e).await; continue; }
+                            },
+                            _ = stop.changed() => break,
+                        };
+                        let peer = conn::Peer { addr: Vec::new(), port: Vec::new(), server_name: name.clone(), server_port: Vec::new() };
+                        spawn_conn(&sh2, Stream::Unix(s), peer, proto);
+                    }
+                });
+            }
+        }
+    }
+    let mut term = signal(SignalKind::terminate()).expect("signal handler");
+    let mut hup = signal(SignalKind::hangup()).expect("signal handler");
+    let mut int = signal(SignalKind::interrupt()).expect("signal handler");
+    let mut quit = signal(SignalKind::quit()).expect("signal handler");
+    let mut stop = sh.stopping.clone();
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
+        _ = stop.changed() => {}
+        _ = int.recv() => return false,
+        _ = quit.recv() => return false,
+    }
+    let _ = sh.stop_tx.send(true);
+    // In-flight requests finish; idle keep-alive connections close at once.
+    let wait_idle = async {
+        while sh.active.get() > 0 {
+            let n = sh.idle.notified();
+            if sh.active.get() == 0 {
+                break;
+            }
+            n.await;
+        }
+    };
+    tokio::select! {
+        _ = wait_idle => true,
+        _ = tokio::time::sleep(Duration::from_secs(sh.cfg.reload_mercy)) => {
+            eprintln!("oxwsgi: worker {} (pid {}): requests still running after --reload-mercy {}s, abandoning them", sh.worker_id, sh.pid, sh.cfg.reload_mercy);
+            false
+        }
+        _ = int.recv() => false,
+        _ = quit.recv() => false,
+    }
+}
+
+fn spawn_conn(sh: &Rc<Shared>, s: Stream, peer: conn::Peer, proto: Proto) {
+    sh.active.set(sh.active.get() + 1);
+    let guard = ConnGuard(sh.clone());
+    let sh = sh.clone();
+    tokio::task::spawn_local(async move {
+        let _guard = guard;
+        match proto {
+            Proto::Http => conn::serve_http(s, peer, sh).await,
+            Proto::Uwsgi => conn::serve_uwsgi(s, peer, sh).await,
+        }
+    });
+}
+
+/// EMFILE and friends: wait a little instead of spinning.
+async fn accept_error(e: std::io::Error) {
+    eprintln!("oxwsgi: accept() failed: {}", e);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}

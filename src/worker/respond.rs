@@ -1,0 +1,175 @@
+//! Writing the app's response to the client: framing (Content-Length,
+//! chunked, or close-delimited), HEAD, and sendfile. No GIL is held here;
+//! while a slow client reads, only this task waits.
+
+use super::stream::Stream;
+use crate::proto::http::{self, BodyFraming};
+use crate::wsgi::{RespEvent, ResponseHead};
+use std::io::IoSlice;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+/// How the request constrains the response.
+pub struct ReqMeta {
+    pub http11: bool,
+    pub keep_alive: bool,
+    pub is_head: bool,
+    /// Chunked framing is allowed (HTTP/1.1 clients; not the uwsgi protocol,
+    /// whose responses end when the connection closes).
+    pub allow_chunked: bool,
+    pub write_timeout: Duration,
+}
+
+/// What happened, for the log and the keep-alive decision.
+pub struct Outcome {
+    pub status: Vec<u8>,
+    pub body_bytes: u64,
+    pub headers: usize,
+    pub headers_bytes: usize,
+    /// The connection can serve another request.
+    pub reusable: bool,
+}
+
+const INTERNAL_ERROR: &[u8] = b"Internal Server Error\n";
+
+async fn write_timed(s: &mut Stream, parts: &[&[u8]], t: Duration) -> std::io::Result<()> {
+    let fut = async {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut written = 0;
+        while written < total {
+            // Build the slices still to write.
+            let mut skip = written;
+            let mut slices = Vec::with_capacity(parts.len());
+            for p in parts {
+                if skip >= p.len() {
+                    skip -= p.len();
+                    continue;
+                }
+                slices.push(IoSlice::new(&p[skip..]));
+                skip = 0;
+            }
+            let n = s.write_vectored(&slices).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            written += n;
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(t, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped reading")),
+    }
+}
+
+/// Writes a response we make ourselves (errors, 100 Continue refusals).
+pub async fn write_simple(s: &mut Stream, http11: bool, status: &str, body: &[u8], keep_alive: bool, t: Duration) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(128);
+    let hdrs = b"Content-Type: text/plain\r\n";
+    http::encode_head(&mut head, http11, status.as_bytes(), hdrs, BodyFraming::Length, Some(body.len() as u64), keep_alive);
+    write_timed(s, &[&head, body], t).await
+}
+
+fn choose_framing(meta: &ReqMeta, head: &ResponseHead, complete_len: Option<usize>) -> (BodyFraming, Option<u64>) {
+    if http::status_has_no_body(&head.status) {
+        return (BodyFraming::Empty, None);
+    }
+    let framing = if meta.is_head { BodyFraming::Empty } else { BodyFraming::Length };
+    match (head.content_length, complete_len) {
+        (Some(_), _) => (framing, None),
+        (None, Some(n)) => (framing, Some(n as u64)),
+        (None, None) if meta.is_head => (BodyFraming::Empty, None),
+        (None, None) if meta.allow_chunked && meta.http11 => (BodyFraming::Chunked, None),
+        (None, None) => (BodyFraming::Close, None),
+    }
+}
+
+/// Reads the Python thread's events and writes the response.
+pub async fn write_response(s: &mut Stream, mut rx: mpsc::Receiver<RespEvent>, meta: &ReqMeta) -> Outcome {
+    let mut out = Outcome { status: Vec::new(), body_bytes: 0, headers: 0, headers_bytes: 0, reusable: false };
+    let first = rx.recv().await;
+    let (head, complete) = match first {
+        Some(RespEvent::Complete(h, b)) => (h, Some(b)),
+        Some(RespEvent::Head(h)) => (h, None),
+        _ => {
+            out.status = b"500 Internal Server Error".to_vec();
+            out.reusable = meta.keep_alive;
+            let ok = write_simple(s, meta.http11, "500 Internal Server Error", INTERNAL_ERROR, meta.keep_alive, meta.write_timeout).await.is_ok();
+            out.reusable &= ok;
+            out.body_bytes = INTERNAL_ERROR.len() as u64;
+            return out;
+        }
+    };
+    let (framing, add_len) = choose_framing(meta, &head, complete.as_ref().map(|b| b.len()));
+    let mut keep_alive = meta.keep_alive && !head.close && framing != BodyFraming::Close;
+    // A body shorter than the app's Content-Length would leave the client
+    // waiting for bytes that never come: close instead of reusing.
+    if let (Some(cl), Some(b)) = (head.content_length, &complete) {
+        if (b.len() as u64) < cl {
+            keep_alive = false;
+        }
+    }
+    let mut h = Vec::with_capacity(128 + head.headers.len());
+    http::encode_head(&mut h, meta.http11, &head.status, &head.headers, framing, add_len, keep_alive);
+    out.status = head.status;
+    out.headers = head.header_count;
+    out.headers_bytes = h.len();
+    let send_body = !matches!(framing, BodyFraming::Empty);
+    if let Some(body) = complete {
+        let body: &[u8] = if send_body { &body } else { &[] };
+        if write_timed(s, &[&h, body], meta.write_timeout).await.is_err() {
+            return out;
+        }
+        out.body_bytes = body.len() as u64;
+        out.reusable = keep_alive;
+        return out;
+    }
+    if write_timed(s, &[&h], meta.write_timeout).await.is_err() {
+        return out;
+    }
+    let chunked = framing == BodyFraming::Chunked;
+    loop {
+        match rx.recv().await {
+            Some(RespEvent::Data(d)) => {
+                if !send_body || d.is_empty() {
+                    continue;
+                }
+                let r = if chunked {
+                    let size = format!("{:x}\r\n", d.len());
+                    write_timed(s, &[size.as_bytes(), &d, b"\r\n"], meta.write_timeout).await
+                } else {
+                    write_timed(s, &[&d], meta.write_timeout).await
+                };
+                if r.is_err() {
+                    return out;
+                }
+                out.body_bytes += d.len() as u64;
+            }
+            Some(RespEvent::File { file, offset, len }) => {
+                if !send_body {
+                    continue;
+                }
+                let r = tokio::time::timeout(meta.write_timeout.max(Duration::from_secs(1)) * 10, s.sendfile(&file, offset, len)).await;
+                if !matches!(r, Ok(Ok(()))) {
+                    return out;
+                }
+                out.body_bytes += len;
+            }
+            Some(RespEvent::End) => {
+                if chunked && write_timed(s, &[http::LAST_CHUNK], meta.write_timeout).await.is_err() {
+                    return out;
+                }
+                if let Some(cl) = head.content_length {
+                    keep_alive &= out.body_bytes >= cl || !send_body;
+                }
+                let _ = s.flush().await;
+                out.reusable = keep_alive;
+                return out;
+            }
+            // The app failed mid-body, or its thread is gone: cut the
+            // connection so the client sees a truncated response.
+            _ => return out,
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Calling the app for one request, on a Python thread with the GIL held:
+//! route, build the environ, call, iterate, close, hand the response back.
+
+use super::apps::route;
+use super::environ::EnvironCtx;
+use super::file_wrapper::FileWrapper;
+use super::responder::{Responder, type_name};
+use super::{Job, RespEvent, ResponseHead};
+use crate::python::loader::App;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// Everything a Python thread needs to serve requests.
+pub struct PyApps {
+    pub apps: Vec<App>,
+    pub manage_script_name: bool,
+    pub environ: EnvironCtx,
+}
+
+impl PyApps {
+    pub fn new(py: Python<'_>, apps: Vec<App>, manage_script_name: bool, multithread: bool, multiprocess: bool) -> PyResult<Self> {
+        Ok(PyApps { apps, manage_script_name, environ: EnvironCtx::new(py, multithread, multiprocess)? })
+    }
+}
+
+fn describe(job_vars: &crate::proto::vars::Vars) -> String {
+    let m = job_vars.get(b"REQUEST_METHOD").unwrap_or(b"?");
+    let p = job_vars.get(b"REQUEST_URI").or(job_vars.get(b"PATH_INFO")).unwrap_or(b"?");
+    format!("{} {}", String::from_utf8_lossy(m), String::from_utf8_lossy(p))
+}
+
+fn report(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars) {
+    eprintln!("oxwsgi: {} ({}), answering 500:", what, describe(vars));
+    e.print(py);
+}
+
+pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) {
+    let Job { vars, body, https, tx } = job;
+    let mounts: Vec<&str> = ctx.apps.iter().map(|a| a.mountpoint.as_str()).collect();
+    let Some(r) = route(&mounts, vars.get(b"SCRIPT_NAME"), vars.get(b"PATH_INFO").unwrap_or(b""), ctx.manage_script_name) else {
+        let head = ResponseHead {
+            status: b"404 Not Found".to_vec(),
+            headers: b"Content-Type: text/plain\r\n".to_vec(),
+            header_count: 1,
+            content_length: None,
+            close: false,
+        };
+        let _ = tx.try_send(RespEvent::Complete(head, b"no application is mounted at this path\n".to_vec()));
+        return;
+    };
+    let environ = match ctx.environ.build(py, &vars, body, https, r.script_name_len) {
+        Ok(e) => e,
+        Err(e) => {
+            report(py, e, "cannot build the environ", &vars);
+            let _ = tx.try_send(RespEvent::Failed);
+            return;
+        }
+    };
+    let responder = match Bound::new(py, Responder::new(tx)) {
+        Ok(r) => r,
+        Err(e) => return report(py, e, "cannot create start_response", &vars),
+    };
+    let result = match ctx.apps[r.app].callable.bind(py).call1((environ, &responder)) {
+        Ok(r) => r,
+        Err(e) => {
+            report(py, e, "exception in the app", &vars);
+            responder.borrow_mut().fail(py);
+            return;
+        }
+    };
+    let outcome = iterate(py, &result, &responder);
+    // PEP 3333: close() is called whatever happened, even on a disconnect.
+    let closed = match result.hasattr("close") {
+        Ok(true) => result.call_method0("close").map(|_| ()),
+        Ok(false) => Ok(()),
+        Err(e) => Err(e),
+    };
+    let mut resp = responder.borrow_mut();
+    if resp.disconnected {
+        return;
+    }
+    match outcome.and(closed) {
+        Ok(()) if resp.has_head() => resp.finish(py),
+        Ok(()) => {
+            eprintln!("oxwsgi: the app returned without calling start_response ({}), answering 500", describe(&vars));
+            resp.fail(py);
+        }
+        Err(e) => {
+            report(py, e, "exception while producing the response body", &vars);
+            resp.fail(py);
+        }
+    }
+}
+
+fn iterate(py: Python<'_>, result: &Bound<'_, PyAny>, responder: &Bound<'_, Responder>) -> PyResult<()> {
+    if let Ok(fw) = result.cast::<FileWrapper>() {
+        if try_sendfile(py, &fw.borrow(), responder)? {
+            return Ok(());
+        }
+    }
+    for item in result.try_iter()? {
+        let item = item?;
+        let b = item.cast::<PyBytes>().map_err(|_| {
+            PyTypeError::new_err(format!("the app's body iterable yielded {}; WSGI bodies are bytes", type_name(&item)))
+        })?;
+        let mut r = responder.borrow_mut();
+        if r.push(py, b.as_bytes()).is_err() || r.disconnected {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Sends a wsgi.file_wrapper over a regular file with sendfile. Returns
+/// false when the object is not a real file (it is iterated instead).
+fn try_sendfile(py: Python<'_>, fw: &FileWrapper, responder: &Bound<'_, Responder>) -> PyResult<bool> {
+    let f = fw.filelike.bind(py);
+    let Ok(fd) = f.call_method0("fileno").and_then(|n| n.extract::<i32>()) else {
+        return Ok(false);
+    };
+    // SAFETY: the file object stays alive (and open) while we dup its fd.
+    let bfd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let Ok(st) = nix::sys::stat::fstat(bfd) else { return Ok(false) };
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Ok(false);
+    }
+    let offset = match f.call_method0("tell").and_then(|t| t.extract::<u64>()) {
+        Ok(o) => o,
+        Err(_) => 0,
+    };
+    let mut len = (st.st_size as u64).saturating_sub(offset);
+    let file = std::fs::File::from(bfd.try_clone_to_owned().map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?);
+    let _ = file.as_raw_fd();
+    let mut r = responder.borrow_mut();
+    let Some(head) = r.head_mut() else {
+        return Err(pyo3::exceptions::PyAssertionError::new_err("wsgi.file_wrapper returned before start_response"));
+    };
+    match head.content_length {
+        Some(cl) => len = len.min(cl),
+        None => {
+            head.headers.extend_from_slice(format!("Content-Length: {}\r\n", len).as_bytes());
+            head.header_count += 1;
+            head.content_length = Some(len);
+        }
+    }
+    r.send_file(py, file, offset, len);
+    Ok(true)
+}

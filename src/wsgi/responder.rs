@@ -1,0 +1,201 @@
+//! start_response and write(): the app's status, headers and body on their
+//! way back to the I/O side. Small bodies are gathered and sent as one
+//! `Complete` event; past STREAM_THRESHOLD the body streams in pieces and a
+//! slow client applies back-pressure to this thread (without the GIL).
+
+use super::{RespEvent, ResponseHead};
+use pyo3::exceptions::{PyAssertionError, PyOSError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+/// Body bytes gathered before we start streaming.
+const STREAM_THRESHOLD: usize = 256 * 1024;
+
+#[pyclass(module = "oxwsgi", name = "start_response")]
+pub struct Responder {
+    head: Option<ResponseHead>,
+    head_sent: bool,
+    buf: Vec<u8>,
+    /// Body bytes accepted so far, against the app's Content-Length.
+    sent: u64,
+    tx: mpsc::Sender<RespEvent>,
+    pub disconnected: bool,
+}
+
+impl Responder {
+    pub fn new(tx: mpsc::Sender<RespEvent>) -> Self {
+        Responder { head: None, head_sent: false, buf: Vec::new(), sent: 0, tx, disconnected: false }
+    }
+
+    pub fn has_head(&self) -> bool {
+        self.head.is_some()
+    }
+
+    pub fn head_mut(&mut self) -> Option<&mut ResponseHead> {
+        self.head.as_mut()
+    }
+
+    fn send(&mut self, py: Python<'_>, ev: RespEvent) {
+        if self.disconnected {
+            return;
+        }
+        match self.tx.try_send(ev) {
+            Ok(()) => {}
+            Err(TrySendError::Full(ev)) => {
+                let tx = self.tx.clone();
+                if py.detach(move || tx.blocking_send(ev)).is_err() {
+                    self.disconnected = true;
+                }
+            }
+            Err(TrySendError::Closed(_)) => self.disconnected = true,
+        }
+    }
+
+    /// Adds body bytes; the app's Content-Length caps what is sent.
+    pub fn push(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        let Some(head) = &self.head else {
+            return Err(PyAssertionError::new_err("the app produced body data before calling start_response"));
+        };
+        let mut data = data;
+        if let Some(cl) = head.content_length {
+            let room = cl.saturating_sub(self.sent);
+            if (data.len() as u64) > room {
+                data = &data[..room as usize];
+            }
+        }
+        self.sent += data.len() as u64;
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= STREAM_THRESHOLD {
+            self.flush(py);
+        }
+        if self.disconnected {
+            return Err(PyOSError::new_err("client disconnected"));
+        }
+        Ok(())
+    }
+
+    /// Sends the head (once) and what is buffered.
+    pub fn flush(&mut self, py: Python<'_>) {
+        if !self.head_sent {
+            self.head_sent = true;
+            let head = self.head.clone().expect("flush before start_response");
+            self.send(py, RespEvent::Head(head));
+        }
+        if !self.buf.is_empty() {
+            let data = std::mem::take(&mut self.buf);
+            self.send(py, RespEvent::Data(data));
+        }
+    }
+
+    pub fn send_file(&mut self, py: Python<'_>, file: std::fs::File, offset: u64, len: u64) {
+        self.flush(py);
+        self.send(py, RespEvent::File { file, offset, len });
+    }
+
+    /// The app is done: one `Complete` if nothing was sent yet.
+    pub fn finish(&mut self, py: Python<'_>) {
+        if !self.head_sent {
+            self.head_sent = true;
+            let head = self.head.take().expect("finish before start_response");
+            let body = std::mem::take(&mut self.buf);
+            self.send(py, RespEvent::Complete(head, body));
+        } else {
+            self.flush(py);
+            self.send(py, RespEvent::End);
+        }
+    }
+
+    pub fn fail(&mut self, py: Python<'_>) {
+        self.send(py, RespEvent::Failed);
+    }
+}
+
+#[pymethods]
+impl Responder {
+    #[pyo3(signature = (status, headers, exc_info=None))]
+    fn __call__<'py>(slf: &Bound<'py, Self>, status: &Bound<'py, PyAny>, headers: &Bound<'py, PyAny>, exc_info: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+        {
+            let mut me = slf.borrow_mut();
+            match exc_info.filter(|e| !e.is_none()) {
+                // PEP 3333: too late to change the status; re-raise the app's error.
+                Some(ei) if me.head_sent => return Err(PyErr::from_value(ei.get_item(1)?)),
+                Some(_) => {}
+                None if me.head.is_some() => {
+                    return Err(PyAssertionError::new_err("start_response called a second time without exc_info"));
+                }
+                None => {}
+            }
+            me.head = Some(validate_head(status, headers)?);
+        }
+        slf.getattr("write")
+    }
+
+    /// The write() callable start_response returns (PEP 3333's legacy API).
+    fn write(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let b = data.cast::<PyBytes>().map_err(|_| PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data))))?;
+        self.push(py, b.as_bytes())?;
+        self.flush(py);
+        Ok(())
+    }
+}
+
+pub fn type_name(o: &Bound<'_, PyAny>) -> String {
+    o.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn latin1_bytes(s: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+    let s = s.cast::<PyString>().map_err(|_| PyTypeError::new_err(format!("{} must be str, not {}", what, type_name(s))))?;
+    let s = s.to_str()?;
+    s.chars()
+        .map(|c| u8::try_from(c as u32).map_err(|_| PyValueError::new_err(format!("{} {:?} is not latin-1", what, s))))
+        .collect()
+}
+
+/// Validates the app's status and headers (PEP 3333 and RFC 9110), so a
+/// bad header is the app's 500, never a broken response on the wire.
+fn validate_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<ResponseHead> {
+    let st = latin1_bytes(status, "status")?;
+    let ok = st.len() >= 3 && st[..3].iter().all(u8::is_ascii_digit) && (st.len() == 3 || st[3] == b' ') && !st.iter().any(|&c| c < 0x20 && c != b'\t' || c == 0x7f);
+    if !ok {
+        return Err(PyValueError::new_err(format!("invalid status {:?}: use '200 OK'", String::from_utf8_lossy(&st))));
+    }
+    let mut out = ResponseHead { status: st, headers: Vec::with_capacity(256), header_count: 0, content_length: None, close: false };
+    for item in headers.try_iter()? {
+        let item = item?;
+        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
+            item.extract().map_err(|_| PyTypeError::new_err(format!("headers must be (name, value) tuples, not {}", type_name(&item))))?;
+        let name = latin1_bytes(&name, "header name")?;
+        let value = latin1_bytes(&value, "header value")?;
+        if name.is_empty() || !name.iter().all(|&c| is_token(c)) {
+            return Err(PyValueError::new_err(format!("invalid header name {:?}", String::from_utf8_lossy(&name))));
+        }
+        if value.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0) {
+            return Err(PyValueError::new_err(format!("header {} has CR, LF or NUL in its value", String::from_utf8_lossy(&name))));
+        }
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let n = std::str::from_utf8(&value).ok().and_then(|v| v.trim().parse::<u64>().ok());
+            match n {
+                Some(n) => out.content_length = Some(n),
+                None => return Err(PyValueError::new_err(format!("invalid Content-Length {:?}", String::from_utf8_lossy(&value)))),
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            // Hop-by-hop: the server frames the connection; we honour "close".
+            out.close |= value.eq_ignore_ascii_case(b"close");
+            continue;
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") || name.eq_ignore_ascii_case(b"keep-alive") {
+            return Err(PyValueError::new_err(format!("hop-by-hop header {} is the server's to send (PEP 3333)", String::from_utf8_lossy(&name))));
+        }
+        out.headers.extend_from_slice(&name);
+        out.headers.extend_from_slice(b": ");
+        out.headers.extend_from_slice(&value);
+        out.headers.extend_from_slice(b"\r\n");
+        out.header_count += 1;
+    }
+    Ok(out)
+}
