@@ -73,6 +73,28 @@ async fn dispatch(sh: &Shared, s: &mut Stream, vars: Vars, body: Body, meta: Req
     out
 }
 
+/// Answers a refused request and closes without a reset: if we closed with
+/// unread input, the kernel would send RST and the client could lose our
+/// answer, so we half-close and drain what is in flight for a moment.
+async fn refuse(s: &mut Stream, http11: bool, status: &str, why: &str) {
+    let body = format!("{}: {}\n", status, why);
+    if write_simple(s, http11, status, body.as_bytes(), false, WRITE_TIMEOUT).await.is_err() {
+        return;
+    }
+    let _ = s.shutdown().await;
+    let mut sink = [0u8; 16384];
+    let drain = async {
+        let mut total = 0usize;
+        while total < (1 << 20) {
+            match s.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+}
+
 fn log_refusal(peer: &Peer, what: &str, why: &str) {
     eprintln!("oxwsgi: {} from {}: {}", what, String::from_utf8_lossy(&peer.addr), why);
 }
@@ -112,13 +134,13 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
                     Ok(None) if buf.len() > sh.cfg.buffer_size => {
                         let status = if memchr::memchr(b'\n', &buf).is_none() { "414 URI Too Long" } else { "431 Request Header Fields Too Large" };
                         log_refusal(&peer, "request head too large", &format!("more than --buffer-size {} bytes", sh.cfg.buffer_size));
-                        let _ = write_simple(&mut s, true, status, format!("{}: the request head is larger than --buffer-size\n", status).as_bytes(), false, WRITE_TIMEOUT).await;
+                        refuse(&mut s, true, status, "the request head is larger than --buffer-size").await;
                         return;
                     }
                     Ok(None) => {}
                     Err(e) => {
                         log_refusal(&peer, "bad request", e.reason);
-                        let _ = write_simple(&mut s, true, e.status, format!("{}: {}\n", e.status, e.reason).as_bytes(), false, WRITE_TIMEOUT).await;
+                        refuse(&mut s, true, e.status, e.reason).await;
                         return;
                     }
                 }
@@ -140,7 +162,7 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
             Ok(b) => b,
             Err(BodyError::Refuse(status, why)) => {
                 log_refusal(&peer, "request body refused", why);
-                let _ = write_simple(&mut s, req.http11, status, format!("{}: {}\n", status, why).as_bytes(), false, WRITE_TIMEOUT).await;
+                refuse(&mut s, req.http11, status, why).await;
                 return;
             }
             Err(BodyError::Gone) => return,
@@ -195,7 +217,7 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
         Ok(b) => b,
         Err(BodyError::Refuse(status, why)) => {
             log_refusal(&peer, "request body refused", why);
-            let _ = write_simple(&mut s, http11, status, format!("{}: {}\n", status, why).as_bytes(), false, WRITE_TIMEOUT).await;
+            refuse(&mut s, http11, status, why).await;
             return;
         }
         Err(BodyError::Gone) => return,

@@ -78,6 +78,8 @@ impl EnvironCtx {
                     env.set_item(self.k_path_info.bind(py), latin1(py, &v[n..]))?;
                     continue;
                 }
+            } else if k == b"SCRIPT_NAME" && script_name_len.is_some() {
+                continue;
             } else if k == b"HTTPS" {
                 scheme_https |= v.eq_ignore_ascii_case(b"on") || v == b"1";
             } else if k == b"UWSGI_SCHEME" {

@@ -1,0 +1,114 @@
+"""One app with a route per behaviour the HTTP tests check."""
+import hashlib
+import json
+import os
+import sys
+import tempfile
+
+CLOSED = {"n": 0}
+FILE = os.path.join(tempfile.gettempdir(), "oxwsgi-suite-file-%d.bin" % os.getpid())
+
+
+class Closing:
+    def __init__(self, parts):
+        self.parts = parts
+
+    def __iter__(self):
+        return iter(self.parts)
+
+    def close(self):
+        CLOSED["n"] += 1
+
+
+def json_response(start_response, obj, status="200 OK"):
+    body = json.dumps(obj).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def application(environ, start_response):
+    path = environ["PATH_INFO"]
+    inp = environ["wsgi.input"]
+    if path == "/sha":
+        h = hashlib.sha256()
+        n = 0
+        while True:
+            chunk = inp.read(65536)
+            if not chunk:
+                break
+            n += len(chunk)
+            h.update(chunk)
+        return json_response(start_response, {"len": n, "sha256": h.hexdigest(), "content_length": environ.get("CONTENT_LENGTH")})
+    if path == "/echo":
+        body = inp.read()
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
+        return [body]
+    if path.startswith("/environ"):
+        out = {k: [type(v).__name__, v if isinstance(v, (str, int, bool, type(None))) else repr(v)] for k, v in environ.items()}
+        return json_response(start_response, out)
+    if path == "/input":
+        # Every wsgi.input method on a known body "l1\nl2\nl3\nrest".
+        a = inp.read(2)
+        b = inp.readline()
+        c = inp.readline(2)
+        d = inp.readlines()
+        e = inp.read()
+        return json_response(start_response, [x.decode() if isinstance(x, bytes) else [y.decode() for y in x] for x in (a, b, c, d, e)])
+    if path == "/iter-input":
+        return json_response(start_response, [line.decode() for line in inp])
+    if path == "/raise":
+        raise RuntimeError("boom from the app")
+    if path == "/gen":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return (b"part%d\n" % i for i in range(5))
+    if path == "/big-gen":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return (b"x" * 65536 for _ in range(32))
+    if path == "/write":
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"written ")
+        return [b"returned"]
+    if path == "/close":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Closing([b"a", b"b"])
+    if path == "/closed":
+        return json_response(start_response, CLOSED)
+    if path == "/file":
+        with open(FILE, "wb") as f:
+            f.write(bytes(range(256)) * 4096)
+        f = open(FILE, "rb")
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](f, 8192)
+    if path == "/badheader":
+        start_response("200 OK", [("X-Bad", "a\r\nInjected: yes")])
+        return [b"no"]
+    if path == "/nostart":
+        return [b"never started"]
+    if path == "/notbytes":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ["a str"]
+    if path == "/exc-info":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            raise ValueError("late")
+        except ValueError:
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
+        return [b"replaced by exc_info"]
+    if path == "/short":
+        start_response("200 OK", [("Content-Length", "100")])
+        return [b"only ten b"]
+    if path == "/sys":
+        return json_response(start_response, {"prefix": sys.prefix, "path": sys.path, "cwd": os.getcwd(),
+                                              "env": {k: os.environ.get(k) for k in ("OXWSGI_T1", "OXWSGI_T2")},
+                                              "pid": os.getpid(), "executable": sys.executable})
+    if path == "/status204":
+        start_response("204 No Content", [])
+        return []
+    if path == "/pid":
+        return json_response(start_response, {"pid": os.getpid()})
+    if path == "/sleep":
+        import time
+        time.sleep(float(environ.get("QUERY_STRING") or "1"))
+        return json_response(start_response, {"pid": os.getpid(), "slept": True})
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"suite: " + path.encode("latin-1")]

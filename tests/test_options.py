@@ -1,0 +1,72 @@
+"""The option system as the binary shows it: errors, --help, ini files."""
+import textwrap
+
+from conftest import APPS, free_port, run_oxwsgi
+from test_http import get
+
+
+def test_unknown_option_suggests():
+    r = run_oxwsgi("--http", ":8000", "--proceses", "4")
+    assert r.returncode == 1
+    assert "unknown option '--proceses'" in r.stderr and "did you mean --processes?" in r.stderr
+    assert "argument 3" in r.stderr
+
+
+def test_missing_and_malformed_values():
+    r = run_oxwsgi("--http")
+    assert r.returncode == 1 and "'--http' needs a value" in r.stderr
+    r = run_oxwsgi("--processes", "lots")
+    assert r.returncode == 1 and "whole number" in r.stderr
+
+
+def test_not_supported_yet_is_an_error():
+    r = run_oxwsgi("--http", ":8000", "--wsgi-file", "x.py", "--emperor", "/etc/uwsgi/vassals")
+    assert r.returncode == 1 and "'emperor' is not supported yet" in r.stderr
+
+
+def test_help_and_version():
+    r = run_oxwsgi("--help")
+    assert r.returncode == 0
+    for opt in ("--http", "--socket", "--wsgi-file", "--module", "--processes", "--master", "--home", "--chmod-socket"):
+        assert opt in r.stdout
+    assert "Sockets:" in r.stdout and "Processes:" in r.stdout
+    r = run_oxwsgi("--version")
+    assert r.returncode == 0 and r.stdout.startswith("oxwsgi ")
+
+
+def test_ini_errors_name_file_and_line(tmp_path):
+    ini = tmp_path / "bad.ini"
+    ini.write_text("[uwsgi]\nmaster = true\nproceses = 4\n")
+    r = run_oxwsgi("--ini", ini)
+    assert r.returncode == 1
+    assert "%s:3" % ini in r.stderr and "did you mean processes?" in r.stderr
+    r = run_oxwsgi("--ini", tmp_path / "missing.ini")
+    assert r.returncode == 1 and "cannot read ini file" in r.stderr
+
+
+def test_ini_runs_with_magic_variables(serve, tmp_path):
+    port = free_port()
+    (tmp_path / "test.py").write_text((APPS / "hello.py").read_text())
+    ini = tmp_path / "site.ini"
+    ini.write_text(textwrap.dedent("""\
+        # a site, uWSGI style
+        [uwsgi]
+        base = %d
+        chdir = %(base)
+        wsgi-file = %(base)test.py
+        http = 127.0.0.1:$(OXWSGI_TEST_PORT)
+        env = SITE_NAME=%n
+        disable-logging = yes
+        master = false
+        """))
+    srv = serve("--ini", ini, port=port, env={"OXWSGI_TEST_PORT": str(port)})
+    r, body = get(port, "/")
+    assert body == b"Hello World", srv.read_log()
+
+
+def test_bare_ini_argument_and_section(serve, tmp_path):
+    port = free_port()
+    ini = tmp_path / "multi.ini"
+    ini.write_text("[uwsgi]\nhttp = 127.0.0.1:1\n[other]\nhttp = 127.0.0.1:%d\nwsgi-file = %s\n" % (port, APPS / "hello.py"))
+    serve("--ini", "%s:other" % ini, port=port)
+    assert get(port, "/")[1] == b"Hello World"

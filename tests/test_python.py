@@ -1,0 +1,105 @@
+"""The Python side: venvs, paths, environment, app loading and mounts."""
+import json
+import subprocess
+import sys
+
+from conftest import APPS, VENV, free_port, run_oxwsgi
+from test_http import get
+
+
+def sysinfo(serve, *args, env=None, cwd=None):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, *args, port=port, env=env, cwd=cwd)
+    r, body = get(port, "/sys")
+    assert r.status == 200, srv.read_log()
+    return json.loads(body)
+
+
+def test_home_venv(serve):
+    info = sysinfo(serve, "--wsgi-file", APPS / "suite.py", "--home", VENV)
+    assert info["prefix"] == str(VENV)
+    assert any(p.startswith(str(VENV)) and p.endswith("site-packages") for p in info["path"])
+
+
+def test_home_aliases_and_virtual_env(serve):
+    for opt in ("--virtualenv", "--venv", "--pyhome", "-H"):
+        info = sysinfo(serve, "--wsgi-file", APPS / "suite.py", opt, VENV)
+        assert info["prefix"] == str(VENV), opt
+    info = sysinfo(serve, "--wsgi-file", APPS / "suite.py", env={"VIRTUAL_ENV": str(VENV)})
+    assert info["prefix"] == str(VENV)
+
+
+def test_home_classic_virtualenv(serve, tmp_path):
+    env_dir = tmp_path / "classic"
+    subprocess.run([sys.executable, "-m", "virtualenv", "-q", str(env_dir)], check=True)
+    info = sysinfo(serve, "--wsgi-file", APPS / "suite.py", "--home", env_dir)
+    assert info["prefix"] == str(env_dir)
+
+
+def test_home_missing_is_an_error():
+    r = run_oxwsgi("--http", ":0", "--wsgi-file", APPS / "suite.py", "--home", "/nonexistent/venv")
+    assert r.returncode == 1
+    assert "--home /nonexistent/venv: no such directory" in r.stderr
+
+
+def test_chdir_pythonpath_env(serve, tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "helper_mod.py").write_text("VALUE = 'from pythonpath'\n")
+    (tmp_path / "app.py").write_text(
+        "import helper_mod\n"
+        "def application(e, sr):\n"
+        "    sr('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    import os\n"
+        "    return [('%s|%s|%s' % (helper_mod.VALUE, os.environ['OXWSGI_T1'], os.getcwd())).encode()]\n"
+    )
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--chdir", tmp_path, "--wsgi-file", "app.py",
+                "--pythonpath", tmp_path / "lib", "--env", "OXWSGI_T1=x=1", port=port)
+    r, body = get(port, "/")
+    assert body.decode() == "from pythonpath|x=1|%s" % tmp_path, srv.read_log()
+
+
+def test_callable_and_module_forms(serve, tmp_path):
+    (tmp_path / "pkgapp.py").write_text(
+        "def app(e, sr):\n    sr('200 OK', [])\n    return [b'app']\n"
+        "def other(e, sr):\n    sr('200 OK', [])\n    return [b'other']\n"
+    )
+    for args, want in ((["--module", "pkgapp", "--callable", "app"], b"app"),
+                       (["--module", "pkgapp:other"], b"other"),
+                       (["-w", "pkgapp:app"], b"app"),
+                       (["--wsgi-file", tmp_path / "pkgapp.py", "--callable", "other"], b"other")):
+        port = free_port()
+        serve("--http", "127.0.0.1:%d" % port, "--chdir", tmp_path, *args, port=port)
+        assert get(port, "/")[1] == want, args
+
+
+def test_mounts_and_manage_script_name(serve, tmp_path):
+    (tmp_path / "m.py").write_text(
+        "def application(e, sr):\n    sr('200 OK', [])\n"
+        "    return [('%s|%s|%s' % (e.get('APP'), e['SCRIPT_NAME'], e['PATH_INFO'])).encode()]\n"
+        "def a(e, sr):\n    e['APP'] = 'a'\n    return application(e, sr)\n"
+        "def b(e, sr):\n    e['APP'] = 'b'\n    return application(e, sr)\n"
+    )
+    port = free_port()
+    serve("--http", "127.0.0.1:%d" % port, "--chdir", tmp_path, "--manage-script-name",
+          "--mount", "/app=m:a", "--mount", "/app/deep=m:b", port=port)
+    assert get(port, "/app/x/y")[1] == b"a|/app|/x/y"
+    assert get(port, "/app/deep/z")[1] == b"b|/app/deep|/z"
+    assert get(port, "/app")[1] == b"a|/app|"
+    r, body = get(port, "/elsewhere")
+    assert r.status == 404
+
+
+def test_broken_app_fails_at_start_with_traceback():
+    r = run_oxwsgi("--http", "127.0.0.1:%d" % free_port(), "--wsgi-file", APPS / "broken.py")
+    assert r.returncode != 0
+    assert "ModuleNotFoundError: No module named 'nonexistent_module_for_oxwsgi_tests'" in r.stderr
+    assert "cannot load the application from --wsgi-file" in r.stderr
+    r = run_oxwsgi("--http", "127.0.0.1:%d" % free_port(), "--wsgi-file", APPS / "hello.py", "--callable", "nope")
+    assert r.returncode != 0 and "no callable named 'nope'" in r.stderr
+
+
+def test_no_app_is_an_error():
+    r = run_oxwsgi("--http", ":%d" % free_port())
+    assert r.returncode == 1
+    assert "no application configured" in r.stderr
