@@ -45,7 +45,7 @@ def wait_unix(path, timeout=15, proc=None):
         if os.path.exists(path):
             try:
                 with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(path)
+                    s.connect(str(path))
                     return
             except OSError:
                 pass
@@ -76,6 +76,8 @@ class Server:
         return self.proc.returncode
 
     def read_log(self):
+        if self.logfile.closed:
+            return ""
         with open(self.logfile.name, "r", errors="replace") as f:
             return f.read()
 
@@ -101,8 +103,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.kill(self.pid, signal.SIGKILL)
                 self.proc.wait()
-        self.logfile.close()
-        os.unlink(self.logfile.name)
+        if not self.logfile.closed:
+            self.logfile.close()
+            os.unlink(self.logfile.name)
 
 
 @pytest.fixture
@@ -132,11 +135,19 @@ def run_oxwsgi(*args, cwd=None, timeout=20, env=None):
     return subprocess.run([str(BIN)] + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=e)
 
 
+def world_readable_dir(prefix):
+    """A temp dir nginx's unprivileged workers can enter (pytest's own
+    temp dirs are private to root)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)
+    return pathlib.Path(d)
+
+
 @pytest.fixture(scope="session")
-def django_project(tmp_path_factory):
+def django_project():
     """A Django project made with django-admin startproject, with a view,
     DEBUG=False and collected static files."""
-    base = tmp_path_factory.mktemp("django")
+    base = world_readable_dir("oxwsgi-django-")
     admin = VENV / "bin" / "django-admin"
     if not admin.exists():
         pytest.fail("Django is not installed in %s: run scripts/test, which installs tests/requirements.txt" % VENV)
@@ -145,7 +156,7 @@ def django_project(tmp_path_factory):
     settings = proj / "mysite" / "settings.py"
     text = settings.read_text()
     text = text.replace("DEBUG = True", "DEBUG = False").replace("ALLOWED_HOSTS = []", "ALLOWED_HOSTS = ['*']")
-    text += "\nSTATIC_ROOT = BASE_DIR / 'static'\nMEDIA_ROOT = BASE_DIR / 'media'\n"
+    text += "\nSTATIC_ROOT = BASE_DIR / 'static'\nMEDIA_ROOT = BASE_DIR / 'media'\nDATA_UPLOAD_MAX_MEMORY_SIZE = None\n"
     settings.write_text(text)
     (proj / "mysite" / "views.py").write_text(
         "from django.http import HttpResponse, JsonResponse\n"
@@ -168,7 +179,8 @@ def django_project(tmp_path_factory):
     subprocess.run([str(VENV / "bin" / "python"), "manage.py", "collectstatic", "--noinput", "-v0"], cwd=proj, check=True)
     (proj / "media").mkdir()
     (proj / "media" / "note.txt").write_text("a media file\n")
-    return proj
+    yield proj
+    shutil.rmtree(base, ignore_errors=True)
 
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
@@ -185,6 +197,11 @@ class Nginx:
     def __init__(self, binary, conf_text, workdir, user=None):
         self.dir = workdir
         os.makedirs(os.path.join(workdir, "logs"), exist_ok=True)
+        os.chmod(workdir, 0o755)
+        # Request bodies are buffered by nginx's unprivileged workers.
+        for d in ("body", "proxy", "fcgi", "uwsgi", "scgi"):
+            os.makedirs(os.path.join(workdir, d), exist_ok=True)
+            os.chmod(os.path.join(workdir, d), 0o777)
         self.conf = os.path.join(workdir, "nginx.conf")
         user_line = "user %s;" % user if user else ""
         with open(self.conf, "w") as f:
@@ -215,11 +232,12 @@ class Nginx:
 
 
 @pytest.fixture
-def nginx(nginx_bin, tmp_path):
+def nginx(nginx_bin):
     started = []
+    base = world_readable_dir("oxwsgi-nginx-")
 
     def start(server_block, port, user=None):
-        n = Nginx(nginx_bin, server_block, str(tmp_path / ("nginx%d" % len(started))), user=user)
+        n = Nginx(nginx_bin, server_block, str(base / ("nginx%d" % len(started))), user=user)
         started.append(n)
         wait_port(port)
         return n
@@ -227,3 +245,4 @@ def nginx(nginx_bin, tmp_path):
     yield start
     for n in started:
         n.stop()
+    shutil.rmtree(base, ignore_errors=True)
