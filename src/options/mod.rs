@@ -119,6 +119,13 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
+/// Parses ini text as if read from `path` (for the fuzzer and tools).
+pub fn parse_ini_text(text: &str, path: &std::path::Path, section: &str) -> Result<Vec<RawOpt>, ConfigError> {
+    let mut col = Collector::default();
+    ini::parse_ini(text, path, section, &mut col, 0)?;
+    Ok(col.opts)
+}
+
 /// Parses the command line (without the program name) into an action.
 pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Action, ConfigError> {
     let mut col = Collector::default();

@@ -73,6 +73,14 @@ pub enum Exit {
 /// Runs a worker until it is told to stop. `apps` is None with
 /// --lazy-apps: they are loaded here, after the fork.
 pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id: usize) -> Exit {
+    if let Some(mb) = cfg.limit_as_mb {
+        // --limit-as: an allocation past it fails inside the app (MemoryError,
+        // a 500), and this worker lives on.
+        let bytes = mb.saturating_mul(1024 * 1024);
+        if let Err(e) = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_AS, bytes, bytes) {
+            return Exit::Failed(format!("--limit-as {}: {}", mb, e));
+        }
+    }
     let multiprocess = cfg.processes > 1;
     let ctx = Python::attach(|py| -> Result<PyApps, String> {
         let apps = match apps {

@@ -1,0 +1,218 @@
+"""Master and workers with real processes and real signals."""
+import collections
+import concurrent.futures
+import http.client
+import json
+import os
+import signal
+import threading
+import time
+
+from conftest import APPS, free_port, run_oxwsgi, wait_port
+from test_http import get
+
+
+def pid_of(port, path="/pid"):
+    r, body = get(port, path)
+    assert r.status == 200
+    return json.loads(body)["pid"]
+
+
+def worker_pids(port, n=60):
+    """The PIDs that answer n fresh connections."""
+    return collections.Counter(pid_of(port) for _ in range(n))
+
+
+def wait_for(pred, timeout=15, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def test_workers_exist_and_all_serve(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master", "--processes", "2", port=port)
+    srv.wait_log("spawned worker 2")
+    # Concurrent requests spread over both workers.
+    def one(_):
+        return json.loads(get(port, "/sleep?0.05")[1])["pid"]
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        pids = collections.Counter(ex.map(one, range(40)))
+    assert len(pids) == 2, pids
+    assert srv.pid not in pids
+    assert min(pids.values()) >= 5, pids
+
+
+def test_killed_worker_is_respawned(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master", "--processes", "1", port=port)
+    victim = pid_of(port)
+    os.kill(victim, signal.SIGKILL)
+    srv.wait_log("died (killed by signal SIGKILL)")
+    wait_for(lambda: pid_of(port) != victim, what="a new worker")
+    assert "worker 1 (pid: %d) died (killed by signal SIGKILL)" % victim in srv.read_log()
+    for _ in range(5):
+        assert get(port, "/ok")[1] == b"suite: /ok"
+
+
+def test_max_requests_replaces_worker_without_failures(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master", "--processes", "2",
+                "--max-requests", "50", "--disable-logging", port=port)
+    failures = 0
+    pids = set()
+    for _ in range(1000):
+        r, body = get(port, "/pid")
+        if r.status != 200:
+            failures += 1
+        else:
+            pids.add(json.loads(body)["pid"])
+    assert failures == 0
+    assert len(pids) >= 20, pids  # 1000 requests / 50 per worker
+    assert "served --max-requests 50, retiring" in srv.read_log()
+
+
+def test_sighup_reload_loses_nothing_and_picks_up_changes(serve, tmp_path):
+    app = tmp_path / "app.py"
+    app.write_text("def application(e, sr):\n    sr('200 OK', [])\n    return [b'version 1']\n")
+    port = free_port()
+    pidfile = tmp_path / "master.pid"
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--master", "--processes", "2",
+                "--pidfile", pidfile, "--disable-logging", port=port)
+    stop = threading.Event()
+    stats = collections.Counter()
+
+    def load():
+        while not stop.is_set():
+            try:
+                r, body = get(port, "/")
+                stats[body if r.status == 200 else r.status] += 1
+            except Exception as e:  # noqa: BLE001 - any failure counts
+                stats["error: %s" % e.__class__.__name__] += 1
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    app.write_text("def application(e, sr):\n    sr('200 OK', [])\n    return [b'version 2']\n")
+    srv.signal(signal.SIGHUP)
+    wait_for(lambda: stats[b"version 2"] > 20, what="the new app")
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert set(stats) == {b"version 1", b"version 2"}, stats
+    assert int(pidfile.read_text()) == srv.pid  # same master PID after the reload
+    assert "reloading" in srv.read_log()
+
+
+def test_sigterm_graceful_stop_with_master(serve, tmp_path):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master", "--processes", "2", port=port)
+    result = {}
+
+    def slow():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", "/sleep?1")
+        result["status"] = c.getresponse().status
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.3)
+    srv.signal(signal.SIGTERM)
+    t.join(20)
+    assert result.get("status") == 200
+    assert srv.wait(20) == 0
+    assert "stopped (exit status 0)" in srv.read_log()
+
+
+def test_limit_as_turns_huge_allocation_into_500(serve, tmp_path):
+    app = tmp_path / "mem.py"
+    app.write_text(
+        "import os\n"
+        "def application(e, sr):\n"
+        "    if e['PATH_INFO'] == '/alloc':\n"
+        "        x = bytearray(1024 * 1024 * 1024)\n"
+        "    sr('200 OK', [])\n"
+        "    return [str(os.getpid()).encode()]\n"
+    )
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--master", "--limit-as", "512", port=port)
+    before = get(port, "/")[1]
+    r, _ = get(port, "/alloc")
+    assert r.status == 500
+    assert "MemoryError" in srv.read_log()
+    assert get(port, "/")[1] == before  # same worker, still serving
+
+
+def test_daemonize_pidfile_and_vacuum(tmp_path):
+    port = free_port()
+    log = tmp_path / "daemon.log"
+    pidfile = tmp_path / "d.pid"
+    sock = tmp_path / "d.sock"
+    r = run_oxwsgi("--http", "127.0.0.1:%d" % port, "--socket", sock, "--wsgi-file", APPS / "suite.py", "--master",
+                   "--daemonize", log, "--safe-pidfile", pidfile, "--vacuum", timeout=30)
+    assert r.returncode == 0, r.stderr
+    pid = int(pidfile.read_text())
+    try:
+        wait_port(port)
+        assert get(port, "/daemon")[1] == b"suite: /daemon"
+        assert sock.exists()
+        time.sleep(0.2)
+        assert "GET /daemon => generated" in log.read_text()
+    finally:
+        os.kill(pid, signal.SIGINT)
+    wait_for(lambda: not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z", what="exit")
+    wait_for(lambda: not pidfile.exists() and not sock.exists(), what="vacuum")
+
+
+def test_daemonize_reports_failure(tmp_path):
+    r = run_oxwsgi("--http", "127.0.0.1:%d" % free_port(), "--wsgi-file", APPS / "broken.py", "--daemonize", tmp_path / "x.log")
+    assert r.returncode == 1
+    assert "cannot load the application" in r.stderr
+
+
+def test_threads(serve):
+    port = free_port()
+    serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--threads", "8", port=port)
+    start = time.time()
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(lambda _: get(port, "/sleep?0.5")[0].status, range(8)))
+    assert results == [200] * 8
+    assert time.time() - start < 2.5  # 8 x 0.5 s in parallel, not 4 s in a row
+    env = json.loads(get(port, "/environ")[1])
+    assert env["wsgi.multithread"] == ["bool", True]
+
+
+def test_uid_gid_drop_privileges(serve):
+    from conftest import world_readable_dir
+    import shutil
+    d = world_readable_dir("oxwsgi-uid-")
+    try:
+        (d / "who.py").write_text(
+            "import os\n"
+            "def application(e, sr):\n"
+            "    sr('200 OK', [])\n"
+            "    return [('%d:%d' % (os.getuid(), os.getgid())).encode()]\n"
+        )
+        os.chmod(d / "who.py", 0o644)
+        port = free_port()
+        srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", d / "who.py", "--uid", "nobody", "--gid", "nogroup",
+                    "--master", "--processes", "2", port=port)
+        import pwd, grp
+        want = "%d:%d" % (pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid)
+        assert get(port, "/")[1].decode() == want, srv.read_log()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_lazy_apps_load_in_each_worker(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master", "--processes", "2",
+                "--lazy-apps", port=port)
+    srv.wait_log("spawned worker 2")
+    wait_for(lambda: srv.read_log().count("ready in process") == 2, what="two app loads")
+    log = srv.read_log()
+    assert "ready in process %d" % srv.pid not in log  # not in the master
