@@ -178,6 +178,7 @@ def test_raw_uwsgi_packets(serve):
     assert "invalid request block size: 5000 (max 4096); raise --buffer-size" in log
     assert "unsupported uwsgi modifier1 5" in log
     assert "malformed uwsgi vars block" in log
+    assert "truncated packet header" in log
     # Empty vars and a lying CONTENT_LENGTH (the client sends less, then closes).
     assert talk(up, uwsgi_packet([])).startswith(b"HTTP/1.1 200 OK")
     assert talk(up, uwsgi_packet([(b"PATH_INFO", b"/sha"), (b"CONTENT_LENGTH", b"100")], body=b"short")) == b""

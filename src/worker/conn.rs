@@ -180,7 +180,14 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
     let limits = Limits { post_buffering: sh.cfg.post_buffering, limit_post: sh.cfg.limit_post, read_timeout: READ_TIMEOUT };
     let mut hdr = [0u8; uwsgi::HEADER_LEN];
     let read = async |s: &mut Stream, b: &mut [u8]| matches!(tokio::time::timeout(HEAD_TIMEOUT, s.read_exact(b)).await, Ok(Ok(_)));
-    if !read(&mut s, &mut hdr).await {
+    // The first byte alone tells an empty connection (a health check, a
+    // closed pool slot) from a truncated packet, which is worth a log line.
+    match tokio::time::timeout(IDLE_TIMEOUT, s.read(&mut hdr[..1])).await {
+        Ok(Ok(1)) => {}
+        _ => return,
+    }
+    if !read(&mut s, &mut hdr[1..]).await {
+        log_refusal(&peer, "uwsgi request refused", "truncated packet header");
         return;
     }
     let started = Instant::now();
