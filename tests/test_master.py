@@ -216,3 +216,57 @@ def test_lazy_apps_load_in_each_worker(serve):
     wait_for(lambda: srv.read_log().count("ready in process") == 2, what="two app loads")
     log = srv.read_log()
     assert "ready in process %d" % srv.pid not in log  # not in the master
+
+
+def test_harakiri_interrupts_a_sleeping_request_with_504(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master", "--harakiri", "1", port=port)
+    before = pid_of(port)
+    start = time.time()
+    r, body = get(port, "/sleep?30")
+    took = time.time() - start
+    assert r.status == 504, srv.read_log()
+    assert took < 3, took
+    log = srv.read_log()
+    assert "HARAKIRI: GET /sleep?30 on worker 1" in log and "ran past --harakiri 1s" in log
+    assert "HarakiriError" in log and "time.sleep" in log  # the traceback shows where it was
+    assert pid_of(port) == before  # interrupted, not killed
+    r, body = get(port, "/spin?30")
+    assert r.status == 504
+    assert get(port, "/ok")[1] == b"suite: /ok"
+
+
+def test_harakiri_with_threads_spares_siblings(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master", "--threads", "4",
+                "--harakiri", "1", port=port)
+    before = pid_of(port)
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        slow = [ex.submit(get, port, "/spin?30") for _ in range(2)]
+        fast = [get(port, "/fast%d" % i)[1] for i in range(10)]
+        statuses = [f.result()[0].status for f in slow]
+    assert fast == [b"suite: /fast%d" % i for i in range(10)]
+    assert statuses == [504, 504], srv.read_log()
+    assert pid_of(port) == before
+
+
+def test_harakiri_kills_a_worker_that_will_not_stop(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master", "--processes", "2",
+                "--harakiri", "1", "--harakiri-graceful-timeout", "1", port=port)
+    start = time.time()
+    try:
+        get(port, "/stubborn")
+        raise AssertionError("a stuck worker answered")
+    except (http.client.HTTPException, ConnectionError):
+        pass
+    assert time.time() - start < 5
+    srv.wait_log("killed by signal SIGKILL")
+    assert "still stuck in GET /stubborn" in srv.read_log()
+    for _ in range(5):
+        assert get(port, "/ok")[1] == b"suite: /ok"
+
+
+def test_harakiri_needs_master():
+    r = run_oxwsgi("--http", ":0", "--wsgi-file", APPS / "suite.py", "--harakiri", "5")
+    assert r.returncode == 1 and "--harakiri needs --master" in r.stderr

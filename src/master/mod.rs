@@ -7,6 +7,7 @@ pub mod supervisor;
 
 use crate::net;
 use crate::options::Config;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Runs a configured server to the end; returns the exit status.
@@ -65,7 +66,13 @@ fn start(cfg: Config) -> Result<i32, String> {
         matches!(supervisor::run(cfg.clone(), &bound, apps), supervisor::MasterExit::Reload)
     } else {
         daemon::report_ready();
-        match crate::worker::run(cfg.clone(), &bound, apps, 1) {
+        // An immediate stop of the lone worker is the server's stop: vacuum, exit.
+        fn abandon() -> ! {
+            remove_all(VACUUM.get().map(|v| v.as_slice()).unwrap_or_default());
+            std::process::exit(0)
+        }
+        let _ = VACUUM.set(vacuum_paths(&cfg, &bound));
+        match crate::worker::run(cfg.clone(), &bound, apps, 1, abandon) {
             crate::worker::Exit::Graceful => false,
             crate::worker::Exit::Failed(e) => return Err(e),
         }
@@ -78,17 +85,25 @@ fn start(cfg: Config) -> Result<i32, String> {
     Ok(0)
 }
 
-/// --vacuum: remove the unix sockets and pidfiles we created.
-fn cleanup(cfg: &Config, bound: &[net::Bound]) {
+/// What --vacuum removes, for an exit that cannot unwind to `cleanup`.
+static VACUUM: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+
+/// --vacuum: the unix sockets and pidfiles we created (none without it).
+fn vacuum_paths(cfg: &Config, bound: &[net::Bound]) -> Vec<PathBuf> {
     if !cfg.vacuum {
-        return;
+        return Vec::new();
     }
-    for p in bound.iter().filter_map(|b| b.unix_path()) {
+    bound.iter().filter_map(|b| b.unix_path().cloned()).chain(cfg.pidfile.iter().cloned()).chain(cfg.safe_pidfile.iter().cloned()).collect()
+}
+
+fn remove_all(paths: &[PathBuf]) {
+    for p in paths {
         let _ = std::fs::remove_file(p);
     }
-    for p in [&cfg.pidfile, &cfg.safe_pidfile].into_iter().flatten() {
-        let _ = std::fs::remove_file(p);
-    }
+}
+
+fn cleanup(cfg: &Config, bound: &[net::Bound]) {
+    remove_all(&vacuum_paths(cfg, bound));
 }
 
 /// The graceful reload: the same binary, the same arguments, the config

@@ -50,7 +50,7 @@ fn spawn(cfg: &Arc<Config>, bound: &[Bound], apps: &Option<Vec<App>>, slot: &mut
             // If the master dies, so do we (gracefully): no orphan workers.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) };
             let apps = apps.as_ref().map(|a| pyo3::Python::attach(|py| a.iter().map(|x| App { mountpoint: x.mountpoint.clone(), callable: x.callable.clone_ref(py) }).collect()));
-            let code = match worker::run(cfg.clone(), bound, apps, slot.id) {
+            let code = match worker::run(cfg.clone(), bound, apps, slot.id, || std::process::exit(0)) {
                 worker::Exit::Graceful => 0,
                 worker::Exit::Failed(e) => {
                     eprintln!("oxwsgi: worker {} (pid {}) cannot start: {}", slot.id, std::process::id(), e);

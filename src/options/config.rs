@@ -70,6 +70,8 @@ pub struct Config {
     pub processes: usize,
     pub threads: usize,
     pub max_requests: u64,
+    pub harakiri: u64,
+    pub harakiri_graceful_timeout: u64,
     pub limit_as_mb: Option<u64>,
     pub pidfile: Option<PathBuf>,
     pub safe_pidfile: Option<PathBuf>,
@@ -109,6 +111,8 @@ impl Default for Config {
             processes: 1,
             threads: 1,
             max_requests: 0,
+            harakiri: 0,
+            harakiri_graceful_timeout: 5,
             limit_as_mb: None,
             pidfile: None,
             safe_pidfile: None,
@@ -244,6 +248,8 @@ impl Config {
                 "processes" => c.processes = num(o, 1)?,
                 "threads" => c.threads = num(o, 1)?,
                 "max-requests" => c.max_requests = num(o, 0)?,
+                "harakiri" => c.harakiri = num(o, 0)?,
+                "harakiri-graceful-timeout" => c.harakiri_graceful_timeout = num(o, 0)?,
                 "limit-as" => c.limit_as_mb = Some(num(o, 1)?),
                 "pidfile" => c.pidfile = Some(PathBuf::from(val())),
                 "safe-pidfile" => c.safe_pidfile = Some(PathBuf::from(val())),
@@ -265,6 +271,13 @@ impl Config {
                 "ini" | "help" | "version" | "set-placeholder" | "strict" | "need-app" | "enable-threads" | "single-interpreter" | "die-on-term" => {}
                 other => return Err(err(format!("option '{}' is not supported yet by oxwsgi", other))),
             }
+        }
+        if c.harakiri > 0 && !c.master && c.processes == 1 {
+            let o = opts.iter().rev().find(|o| o.spec.name == "harakiri").unwrap();
+            return Err(ConfigError::new(
+                Some(o.origin.clone()),
+                "--harakiri needs --master: a stuck worker is killed and the master starts a new one",
+            ));
         }
         if let Some(f) = wsgi_file {
             c.apps.push(AppSpec { mountpoint: String::new(), source: app_source_file(&f, &callable) });

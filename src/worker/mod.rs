@@ -5,6 +5,7 @@
 
 mod body;
 mod conn;
+pub mod harakiri;
 pub mod pool;
 mod respond;
 mod stream;
@@ -13,7 +14,7 @@ use crate::net::Bound;
 use crate::options::{Config, ListenAddr, Proto};
 use crate::python::loader::App;
 use crate::wsgi::call::PyApps;
-use pool::PyPool;
+use pool::{PyPool, Submitter};
 use pyo3::prelude::*;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -25,7 +26,7 @@ use tokio::sync::watch;
 /// What the connections of one worker share.
 pub struct Shared {
     pub cfg: Arc<Config>,
-    pub pool: PyPool,
+    pub pool: Submitter,
     pub pid: u32,
     pub worker_id: usize,
     requests: Cell<u64>,
@@ -70,9 +71,18 @@ pub enum Exit {
     Failed(String),
 }
 
+/// A listening socket handed to the I/O thread.
+struct Listen {
+    fd: std::os::fd::OwnedFd,
+    spec: crate::options::Listener,
+    port: String,
+}
+
 /// Runs a worker until it is told to stop. `apps` is None with
-/// --lazy-apps: they are loaded here, after the fork.
-pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id: usize) -> Exit {
+/// --lazy-apps: they are loaded here, after the fork. `abandon` ends the
+/// process when requests are abandoned (an immediate stop): it must not
+/// return.
+pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id: usize, abandon: fn() -> !) -> Exit {
     if let Some(mb) = cfg.limit_as_mb {
         // --limit-as: an allocation past it fails inside the app (MemoryError,
         // a 500), and this worker lives on.
@@ -87,41 +97,58 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             Some(a) => a,
             None => crate::python::loader::load_apps(py, &cfg.apps)?,
         };
+        if cfg.harakiri > 0 {
+            harakiri::install_main_handler(py).map_err(|e| format!("cannot install the harakiri handler: {}", e))?;
+        }
         PyApps::new(py, apps, cfg.manage_script_name, cfg.threads > 1, multiprocess).map_err(|e| e.to_string())
     });
     let ctx = match ctx {
         Ok(c) => c,
         Err(e) => return Exit::Failed(e),
     };
-    let pool = PyPool::start(cfg.threads, Arc::new(ctx));
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => return Exit::Failed(format!("cannot start the I/O runtime: {}", e)),
-    };
-    let (stop_tx, stopping) = watch::channel(false);
-    let sh = Rc::new(Shared {
-        cfg: cfg.clone(),
-        pool,
-        pid: std::process::id(),
-        worker_id,
-        requests: Cell::new(0),
-        stopping,
-        stop_tx,
-        active: Cell::new(0),
-        idle: tokio::sync::Notify::new(),
+    let mut listen = Vec::new();
+    for b in bound {
+        match b.fd.try_clone() {
+            Ok(fd) => listen.push(Listen { fd, spec: b.spec.clone(), port: b.port.clone() }),
+            Err(e) => return Exit::Failed(format!("cannot use listening socket {}: {}", b.spec.addr, e)),
+        }
+    }
+    if cfg.harakiri > 0 {
+        let main = unsafe { libc::pthread_self() };
+        harakiri::start_watchdog(Duration::from_secs(cfg.harakiri), Duration::from_secs(cfg.harakiri_graceful_timeout), worker_id, main);
+    }
+    let (pool, submitter) = PyPool::start(cfg.threads, Arc::new(ctx));
+    let io_cfg = cfg.clone();
+    let io = std::thread::Builder::new().name("io".into()).spawn(move || -> Result<(), String> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start the I/O runtime: {}", e))?;
+        let (stop_tx, stopping) = watch::channel(false);
+        let sh = Rc::new(Shared {
+            cfg: io_cfg,
+            pool: submitter,
+            pid: std::process::id(),
+            worker_id,
+            requests: Cell::new(0),
+            stopping,
+            stop_tx,
+            active: Cell::new(0),
+            idle: tokio::sync::Notify::new(),
+        });
+        let local = tokio::task::LocalSet::new();
+        let graceful = local.block_on(&rt, serve(sh, listen));
+        if !graceful {
+            // Stopping now (SIGINT, SIGQUIT, or past --reload-mercy): a Python
+            // thread may still be inside the app.
+            abandon();
+        }
+        Ok(())
     });
-    let local = tokio::task::LocalSet::new();
-    let graceful = local.block_on(&rt, serve(sh.clone(), bound));
-    drop(local);
-    drop(rt);
-    if !graceful {
-        // Stopping now (SIGINT, SIGQUIT, or past --reload-mercy): a Python
-        // thread may still be inside the app, holding the GIL.
-        return Exit::Graceful;
-    }
-    if let Ok(sh) = Rc::try_unwrap(sh) {
-        sh.pool.shutdown();
-    }
+    let io = match io {
+        Ok(h) => h,
+        Err(e) => return Exit::Failed(format!("cannot start the I/O thread: {}", e)),
+    };
+    // The main thread serves Python until the I/O thread drops its end.
+    pool.run_here();
+    let result = io.join().unwrap_or_else(|_| Err("the I/O thread panicked".into()));
     Python::attach(|py| {
         if let Ok(sys) = py.import("sys") {
             for s in ["stdout", "stderr"] {
@@ -129,21 +156,18 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             }
         }
     });
-    Exit::Graceful
+    match result {
+        Ok(()) => Exit::Graceful,
+        Err(e) => Exit::Failed(e),
+    }
 }
 
 /// Accepts and serves until a stop; returns false if in-flight requests
 /// were abandoned (an immediate stop, or past --reload-mercy).
-async fn serve(sh: Rc<Shared>, bound: &[Bound]) -> bool {
+async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> bool {
     use tokio::signal::unix::{SignalKind, signal};
-    for b in bound {
-        let fd = match b.fd.try_clone() {
-            Ok(fd) => fd,
-            Err(e) => {
-                eprintln!("oxwsgi: cannot use listening socket {}: {}", b.spec.addr, e);
-                continue;
-            }
-        };
+    for b in listen {
+        let fd = b.fd;
         let proto = b.spec.proto;
         let port = b.port.clone().into_bytes();
         let sh2 = sh.clone();

@@ -1,57 +1,80 @@
 //! The hand-off between the I/O thread and the Python threads: jobs go
 //! into a queue that `--threads` Python threads take from. Each thread
 //! holds the GIL only while it runs the app; it waits on the queue without
-//! it. Keeping this behind `PyPool` lets a future mode call the app on the
-//! I/O thread itself without touching the connection code.
+//! it. The first Python thread is the process's main thread (see
+//! harakiri.rs for why). Keeping this behind `Submitter` lets a future mode
+//! call the app on the I/O thread itself without touching the connections.
 
+use super::harakiri;
 use crate::wsgi::call::{PyApps, handle};
 use crate::wsgi::{Job, RespEvent};
 use pyo3::prelude::*;
 use std::sync::Arc;
 
+/// The I/O side's end of the queue.
+#[derive(Clone)]
+pub struct Submitter(crossbeam_channel::Sender<Job>);
+
+impl Submitter {
+    /// Queues a job; the response comes back on the job's channel.
+    pub fn submit(&self, job: Job) {
+        // The receivers live until every Submitter is gone: cannot fail.
+        let _ = self.0.send(job);
+    }
+}
+
+/// The Python threads of a worker.
 pub struct PyPool {
-    tx: Option<crossbeam_channel::Sender<Job>>,
+    rx: crossbeam_channel::Receiver<Job>,
+    apps: Arc<PyApps>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
+fn serve_jobs(rx: crossbeam_channel::Receiver<Job>, apps: Arc<PyApps>, is_main: bool) {
+    let board = harakiri::board();
+    let slot = board.register(is_main);
+    Python::attach(|py| {
+        while let Ok(job) = py.detach(|| rx.recv()) {
+            let tx = job.tx.clone();
+            board.begin(slot, || describe(&job));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(py, &apps, job)));
+            if board.end(slot) {
+                harakiri::clear_pending(py);
+            }
+            if r.is_err() {
+                let _ = tx.try_send(RespEvent::Failed);
+            }
+        }
+    })
+}
+
+fn describe(job: &Job) -> String {
+    let m = job.vars.get(b"REQUEST_METHOD").unwrap_or(b"?");
+    let p = job.vars.get(b"REQUEST_URI").or(job.vars.get(b"PATH_INFO")).unwrap_or(b"?");
+    format!("{} {}", String::from_utf8_lossy(m), String::from_utf8_lossy(p))
+}
+
 impl PyPool {
-    pub fn start(n: usize, apps: Arc<PyApps>) -> PyPool {
+    /// Starts `n - 1` Python threads; the caller becomes the n-th with
+    /// `run_here`.
+    pub fn start(n: usize, apps: Arc<PyApps>) -> (PyPool, Submitter) {
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
-        let threads = (0..n)
+        let threads = (1..n)
             .map(|i| {
                 let rx = rx.clone();
                 let apps = apps.clone();
-                std::thread::Builder::new()
-                    .name(format!("python-{}", i))
-                    .spawn(move || {
-                        Python::attach(|py| {
-                            while let Ok(job) = py.detach(|| rx.recv()) {
-                                let tx = job.tx.clone();
-                                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(py, &apps, job)));
-                                if r.is_err() {
-                                    let _ = tx.try_send(RespEvent::Failed);
-                                }
-                            }
-                        })
-                    })
-                    .expect("cannot start a Python thread")
+                std::thread::Builder::new().name(format!("python-{}", i)).spawn(move || serve_jobs(rx, apps, false)).expect("cannot start a Python thread")
             })
             .collect();
-        PyPool { tx: Some(tx), threads }
+        (PyPool { rx, apps, threads }, Submitter(tx))
     }
 
-    /// Queues a job; the response comes back on the job's channel.
-    pub fn submit(&self, job: Job) {
-        if let Some(tx) = &self.tx {
-            // The receivers live as long as the pool: this cannot fail.
-            let _ = tx.send(job);
-        }
-    }
-
-    /// Lets the threads finish their current request, then joins them.
-    pub fn shutdown(mut self) {
-        self.tx = None;
-        for t in self.threads.drain(..) {
+    /// Serves jobs on the calling (main) thread until every Submitter is
+    /// dropped, then joins the other Python threads.
+    pub fn run_here(self) {
+        let PyPool { rx, apps, threads } = self;
+        serve_jobs(rx, apps, true);
+        for t in threads {
             let _ = t.join();
         }
     }

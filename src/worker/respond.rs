@@ -32,6 +32,7 @@ pub struct Outcome {
 }
 
 const INTERNAL_ERROR: &[u8] = b"Internal Server Error\n";
+const GATEWAY_TIMEOUT: &[u8] = b"Gateway Timeout: the request ran past --harakiri\n";
 
 async fn write_timed(s: &mut Stream, parts: &[&[u8]], t: Duration) -> std::io::Result<()> {
     let fut = async {
@@ -92,12 +93,16 @@ pub async fn write_response(s: &mut Stream, mut rx: mpsc::Receiver<RespEvent>, m
     let (head, complete) = match first {
         Some(RespEvent::Complete(h, b)) => (h, Some(b)),
         Some(RespEvent::Head(h)) => (h, None),
-        _ => {
-            out.status = b"500 Internal Server Error".to_vec();
+        other => {
+            let (status, body) = match other {
+                Some(RespEvent::TimedOut) => ("504 Gateway Timeout", GATEWAY_TIMEOUT),
+                _ => ("500 Internal Server Error", INTERNAL_ERROR),
+            };
+            out.status = status.as_bytes().to_vec();
             out.reusable = meta.keep_alive;
-            let ok = write_simple(s, meta.http11, "500 Internal Server Error", INTERNAL_ERROR, meta.keep_alive, meta.write_timeout).await.is_ok();
+            let ok = write_simple(s, meta.http11, status, body, meta.keep_alive, meta.write_timeout).await.is_ok();
             out.reusable &= ok;
-            out.body_bytes = INTERNAL_ERROR.len() as u64;
+            out.body_bytes = body.len() as u64;
             return out;
         }
     };

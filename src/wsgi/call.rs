@@ -36,6 +36,17 @@ fn report(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars)
     e.print(py);
 }
 
+fn fail(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars, resp: &mut Responder) {
+    if e.is_instance_of::<crate::worker::harakiri::HarakiriError>(py) {
+        eprintln!("oxwsgi: HARAKIRI: {} interrupted, answering 504; it was here:", describe(vars));
+        e.print(py);
+        resp.timed_out(py);
+    } else {
+        report(py, e, what, vars);
+        resp.fail(py);
+    }
+}
+
 pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) {
     let Job { vars, body, https, tx } = job;
     let mounts: Vec<&str> = ctx.apps.iter().map(|a| a.mountpoint.as_str()).collect();
@@ -65,8 +76,7 @@ pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) {
     let result = match ctx.apps[r.app].callable.bind(py).call1((environ, &responder)) {
         Ok(r) => r,
         Err(e) => {
-            report(py, e, "exception in the app", &vars);
-            responder.borrow_mut().fail(py);
+            fail(py, e, "exception in the app", &vars, &mut responder.borrow_mut());
             return;
         }
     };
@@ -87,10 +97,7 @@ pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) {
             eprintln!("oxwsgi: the app returned without calling start_response ({}), answering 500", describe(&vars));
             resp.fail(py);
         }
-        Err(e) => {
-            report(py, e, "exception while producing the response body", &vars);
-            resp.fail(py);
-        }
+        Err(e) => fail(py, e, "exception while producing the response body", &vars, &mut resp),
     }
 }
 

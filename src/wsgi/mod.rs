@@ -58,4 +58,6 @@ pub enum RespEvent {
     /// The app failed: a 500 if nothing was sent yet, else the connection
     /// is cut so the client cannot take a truncated body for a whole one.
     Failed,
+    /// Interrupted by --harakiri: a 504 if nothing was sent yet.
+    TimedOut,
 }

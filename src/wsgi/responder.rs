@@ -110,6 +110,10 @@ impl Responder {
     pub fn fail(&mut self, py: Python<'_>) {
         self.send(py, RespEvent::Failed);
     }
+
+    pub fn timed_out(&mut self, py: Python<'_>) {
+        self.send(py, RespEvent::TimedOut);
+    }
 }
 
 #[pymethods]

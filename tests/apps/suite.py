@@ -110,5 +110,20 @@ def application(environ, start_response):
         import time
         time.sleep(float(environ.get("QUERY_STRING") or "1"))
         return json_response(start_response, {"pid": os.getpid(), "slept": True})
+    if path == "/spin":
+        import time
+        end = time.time() + float(environ.get("QUERY_STRING") or "30")
+        while time.time() < end:
+            pass
+        return json_response(start_response, {"spun": True})
+    if path == "/stubborn":
+        import time
+        end = time.time() + 30
+        while time.time() < end:
+            try:
+                time.sleep(0.05)
+            except BaseException:
+                pass  # swallows even the harakiri interruption
+        return json_response(start_response, {"stubborn": True})
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"suite: " + path.encode("latin-1")]

@@ -1,0 +1,144 @@
+//! --harakiri, done gentler than uWSGI's: a request running past the limit
+//! is first interrupted inside Python (HarakiriError, a BaseException so
+//! frameworks do not turn it into their own 500 page), answered 504 if
+//! nothing was sent yet; only a worker still stuck after
+//! --harakiri-graceful-timeout is killed (the master respawns it).
+//!
+//! The thread that runs the first Python thread is the process's main
+//! thread, so it can be interrupted even inside time.sleep() or a blocking
+//! read: a signal makes the call fail with EINTR and CPython runs our
+//! handler there. Other threads get an asynchronous exception, which fires
+//! at their next Python instruction.
+
+use pyo3::prelude::*;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pyo3::create_exception!(_oxwsgi, HarakiriError, pyo3::exceptions::PyBaseException, "A request ran past --harakiri.");
+
+/// What one Python thread is doing, as the watchdog sees it.
+#[derive(Default)]
+struct Running {
+    started: Option<Instant>,
+    what: String,
+    interrupted: bool,
+    /// threading.get_ident() of the thread (its pthread id).
+    ident: u64,
+    is_main: bool,
+}
+
+/// The table of running requests, one slot per Python thread.
+#[derive(Clone, Default)]
+pub struct Board(Arc<Mutex<Vec<Running>>>);
+
+impl Board {
+    /// Registers the calling Python thread; returns its slot.
+    pub fn register(&self, is_main: bool) -> usize {
+        let mut v = self.0.lock().unwrap();
+        v.push(Running { ident: unsafe { libc::pthread_self() } as u64, is_main, ..Default::default() });
+        v.len() - 1
+    }
+
+    pub fn begin(&self, slot: usize, what: impl FnOnce() -> String) {
+        let mut v = self.0.lock().unwrap();
+        v[slot].started = Some(Instant::now());
+        v[slot].what = what();
+        v[slot].interrupted = false;
+    }
+
+    /// Marks the request done; returns whether it had been interrupted (the
+    /// caller then clears any exception still pending for the thread).
+    pub fn end(&self, slot: usize) -> bool {
+        let mut v = self.0.lock().unwrap();
+        v[slot].started = None;
+        std::mem::take(&mut v[slot].interrupted)
+    }
+
+    /// For the main thread's signal handler: is its request being interrupted?
+    fn main_interrupted(&self) -> bool {
+        self.0.lock().unwrap().iter().any(|r| r.is_main && r.interrupted && r.started.is_some())
+    }
+}
+
+static BOARD: std::sync::OnceLock<Board> = std::sync::OnceLock::new();
+
+pub fn board() -> Board {
+    BOARD.get_or_init(Board::default).clone()
+}
+
+#[pyfunction]
+fn _harakiri_signal(_signum: i32, _frame: Bound<'_, PyAny>) -> PyResult<()> {
+    if board().main_interrupted() {
+        return Err(HarakiriError::new_err("request ran past --harakiri"));
+    }
+    Ok(())
+}
+
+/// Installs the SIGALRM handler that interrupts the main thread's request.
+/// Must run on the main thread, with the GIL.
+pub fn install_main_handler(py: Python<'_>) -> PyResult<()> {
+    let f = wrap_pyfunction!(_harakiri_signal, py)?;
+    py.import("signal")?.call_method1("signal", (libc::SIGALRM, f))?;
+    Ok(())
+}
+
+/// Clears an asynchronous exception still pending for this thread (the
+/// request it was meant for has ended).
+pub fn clear_pending(_py: Python<'_>) {
+    unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(libc::pthread_self() as _, std::ptr::null_mut()) };
+}
+
+/// Starts the watchdog thread of a worker.
+pub fn start_watchdog(limit: Duration, grace: Duration, worker_id: usize, main: libc::pthread_t) {
+    let board = board();
+    std::thread::Builder::new()
+        .name("harakiri".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let mut v = board.0.lock().unwrap();
+            for (slot, r) in v.iter_mut().enumerate() {
+                let Some(started) = r.started else { continue };
+                let ran = started.elapsed();
+                if ran > limit + grace {
+                    eprintln!(
+                        "oxwsgi: HARAKIRI: worker {} (pid {}) is still stuck in {} {:.1}s after it was interrupted (--harakiri-graceful-timeout {}): killing it",
+                        worker_id,
+                        std::process::id(),
+                        r.what,
+                        (ran - limit).as_secs_f64(),
+                        grace.as_secs()
+                    );
+                    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+                }
+                if ran > limit && !r.interrupted {
+                    r.interrupted = true;
+                    eprintln!(
+                        "oxwsgi: HARAKIRI: {} on worker {} (pid {}) ran past --harakiri {}s: interrupting it",
+                        r.what,
+                        worker_id,
+                        std::process::id(),
+                        limit.as_secs()
+                    );
+                    if r.is_main {
+                        unsafe { libc::pthread_kill(main, libc::SIGALRM) };
+                    } else {
+                        // Taking the GIL may wait; never in the watchdog itself.
+                        let ident = r.ident;
+                        let board = board.clone();
+                        std::thread::spawn(move || {
+                            Python::attach(|py| {
+                                // With the GIL held the target thread cannot
+                                // move on to another request under our feet.
+                                let v = board.0.lock().unwrap();
+                                if v[slot].interrupted && v[slot].started.is_some() {
+                                    let exc = py.get_type::<HarakiriError>();
+                                    unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(ident as _, exc.as_ptr()) };
+                                }
+                            })
+                        });
+                    }
+                }
+            }
+        })
+        .expect("cannot start the harakiri watchdog");
+}
