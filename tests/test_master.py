@@ -270,3 +270,66 @@ def test_harakiri_kills_a_worker_that_will_not_stop(serve):
 def test_harakiri_needs_master():
     r = run_oxwsgi("--http", ":0", "--wsgi-file", APPS / "suite.py", "--harakiri", "5")
     assert r.returncode == 1 and "--harakiri needs --master" in r.stderr
+
+
+def test_max_requests_delta_and_min_worker_lifetime(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master",
+                "--max-requests", "5", "--max-requests-delta", "3", port=port)
+    pids = [pid_of(port) for _ in range(8)]
+    assert len(set(pids)) == 1, pids  # worker 1 retires after 5 + 1 * 3
+    wait_for(lambda: pid_of(port) != pids[0], what="retirement after 8 requests")
+    assert "served --max-requests 8, retiring" in srv.read_log()
+    port = free_port()
+    serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master",
+          "--max-requests", "2", "--min-worker-lifetime", "3", port=port)
+    pids = [pid_of(port) for _ in range(10)]
+    assert len(set(pids)) == 1, pids  # too young to retire
+
+
+def test_reload_on_rss(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master",
+                "--reload-on-rss", "120", port=port)
+    first = pid_of(port)
+    get(port, "/hog")
+    get(port, "/hog")
+    wait_for(lambda: pid_of(port) != first, what="a fresh worker")
+    assert "past --reload-on-rss 120: retiring" in srv.read_log()
+
+
+def test_touch_reload_and_pidfile_commands(serve, tmp_path):
+    app = tmp_path / "app.py"
+    app.write_text("def application(e, sr):\n    sr('200 OK', [])\n    return [b'one']\n")
+    trigger = tmp_path / "reload.trigger"
+    trigger.write_text("")
+    pidfile = tmp_path / "p.pid"
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--master", "--touch-reload", trigger,
+                "--pidfile", pidfile, port=port)
+    assert get(port, "/")[1] == b"one"
+    app.write_text("def application(e, sr):\n    sr('200 OK', [])\n    return [b'two']\n")
+    os.utime(trigger, (time.time() + 5, time.time() + 5))
+    wait_for(lambda: get(port, "/")[1] == b"two", what="the touch reload")
+    app.write_text("def application(e, sr):\n    sr('200 OK', [])\n    return [b'three']\n")
+    r = run_oxwsgi("--reload", pidfile)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: get(port, "/")[1] == b"three", what="--reload")
+    r = run_oxwsgi("--stop", pidfile)
+    assert r.returncode == 0
+    assert srv.wait(15) == 0
+    r = run_oxwsgi("--stop", tmp_path / "nope.pid")
+    assert r.returncode == 1 and "cannot read a PID" in r.stderr
+
+
+def test_sigttin_sigttou_change_worker_count(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master", "--processes", "1", port=port)
+    srv.signal(signal.SIGTTIN)
+    srv.wait_log("spawned worker 2")
+    import re
+    pid2 = int(re.search(r"spawned worker 2 \(pid: (\d+)\)", srv.read_log()).group(1))
+    srv.signal(signal.SIGTTOU)
+    srv.wait_log("SIGTTOU: stopping worker 2")
+    wait_for(lambda: not os.path.exists("/proc/%d" % pid2), what="worker 2 to exit and be reaped")
+    assert get(port, "/ok")[1] == b"suite: /ok"

@@ -91,6 +91,8 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
     }
     crate::master::daemon::report_ready();
     let mut ending: Option<(MasterExit, Instant)> = None;
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut touched: Vec<_> = cfg.touch_reload.iter().map(|p| mtime(p)).collect();
     loop {
         // Wait for a signal, or the next respawn, at most a second.
         let now = Instant::now();
@@ -130,6 +132,18 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
                     }
                 }
                 _ => {}
+            }
+        }
+        if ending.is_none() {
+            for (p, seen) in cfg.touch_reload.iter().zip(touched.iter_mut()) {
+                let now = mtime(p);
+                if now != *seen {
+                    *seen = now;
+                    eprintln!("oxwsgi: {} was touched (--touch-reload): reloading gracefully", p.display());
+                    signal_all(&slots, Signal::SIGTERM);
+                    ending = Some((MasterExit::Reload, Instant::now() + Duration::from_secs(cfg.reload_mercy)));
+                    break;
+                }
             }
         }
         // Reap.

@@ -70,6 +70,10 @@ pub struct Config {
     pub processes: usize,
     pub threads: usize,
     pub max_requests: u64,
+    pub max_requests_delta: u64,
+    pub min_worker_lifetime: u64,
+    pub reload_on_rss_mb: u64,
+    pub touch_reload: Vec<PathBuf>,
     pub harakiri: u64,
     pub harakiri_graceful_timeout: u64,
     pub limit_as_mb: Option<u64>,
@@ -111,6 +115,10 @@ impl Default for Config {
             processes: 1,
             threads: 1,
             max_requests: 0,
+            max_requests_delta: 0,
+            min_worker_lifetime: 0,
+            reload_on_rss_mb: 0,
+            touch_reload: Vec::new(),
             harakiri: 0,
             harakiri_graceful_timeout: 5,
             limit_as_mb: None,
@@ -248,6 +256,10 @@ impl Config {
                 "processes" => c.processes = num(o, 1)?,
                 "threads" => c.threads = num(o, 1)?,
                 "max-requests" => c.max_requests = num(o, 0)?,
+                "max-requests-delta" => c.max_requests_delta = num(o, 0)?,
+                "min-worker-lifetime" => c.min_worker_lifetime = num(o, 0)?,
+                "reload-on-rss" => c.reload_on_rss_mb = num(o, 1)?,
+                "touch-reload" => c.touch_reload.push(PathBuf::from(val())),
                 "harakiri" => c.harakiri = num(o, 0)?,
                 "harakiri-graceful-timeout" => c.harakiri_graceful_timeout = num(o, 0)?,
                 "limit-as" => c.limit_as_mb = Some(num(o, 1)?),
@@ -268,7 +280,7 @@ impl Config {
                     }
                 }
                 // Handled while reading, or documented no-ops.
-                "ini" | "help" | "version" | "set-placeholder" | "strict" | "need-app" | "enable-threads" | "single-interpreter" | "die-on-term" => {}
+                "ini" | "help" | "version" | "reload" | "stop" | "set-placeholder" | "strict" | "need-app" | "enable-threads" | "single-interpreter" | "die-on-term" => {}
                 other => return Err(err(format!("option '{}' is not supported yet by oxwsgi", other))),
             }
         }
@@ -278,6 +290,10 @@ impl Config {
                 Some(o.origin.clone()),
                 "--harakiri needs --master: a stuck worker is killed and the master starts a new one",
             ));
+        }
+        if !c.touch_reload.is_empty() && !c.master && c.processes == 1 {
+            let o = opts.iter().rev().find(|o| o.spec.name == "touch-reload").unwrap();
+            return Err(ConfigError::new(Some(o.origin.clone()), "--touch-reload needs --master: the master watches the files and reloads"));
         }
         if let Some(f) = wsgi_file {
             c.apps.push(AppSpec { mountpoint: String::new(), source: app_source_file(&f, &callable) });

@@ -67,6 +67,8 @@ impl std::error::Error for ConfigError {}
 /// What the command line asks for.
 pub enum Action {
     Run(Box<Config>),
+    /// --reload/--stop PIDFILE: signal a running instance.
+    Signal { pidfile: std::path::PathBuf, signal: i32 },
     Help,
     Version,
 }
@@ -135,6 +137,10 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Action, ConfigError> {
     }
     if col.opts.iter().any(|o| o.spec.name == "version" && o.value.as_deref() != Some("false")) {
         return Ok(Action::Version);
+    }
+    if let Some(o) = col.opts.iter().rev().find(|o| o.spec.name == "reload" || o.spec.name == "stop") {
+        let signal = if o.spec.name == "reload" { libc::SIGHUP } else { libc::SIGINT };
+        return Ok(Action::Signal { pidfile: o.value.clone().unwrap_or_default().into(), signal });
     }
     let mut cfg = Config::from_raw(&col.opts)?;
     cfg.config_files = col.files;

@@ -99,8 +99,10 @@ fn log_refusal(peer: &Peer, what: &str, why: &str) {
     eprintln!("oxwsgi: {} from {}: {}", what, String::from_utf8_lossy(&peer.addr), why);
 }
 
-/// Waits for more bytes: with no request in progress, an idle wait that a
-/// graceful stop interrupts; inside a head, the slowloris deadline.
+/// Waits for more bytes: between keep-alive requests, an idle wait that a
+/// graceful stop interrupts; for a connection's first request or inside a
+/// head, the slowloris deadline (a client that connected just before a
+/// stop still gets its answer).
 async fn fill(s: &mut Stream, buf: &mut BytesMut, sh: &Shared, deadline: Option<Instant>) -> bool {
     if buf.capacity() - buf.len() < 4096 {
         buf.reserve(8192);
@@ -124,9 +126,11 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
     let mut buf = BytesMut::with_capacity(8192);
     let limits = Limits { post_buffering: sh.cfg.post_buffering, limit_post: sh.cfg.limit_post, read_timeout: READ_TIMEOUT };
     let info = ConnInfo { remote_addr: &peer.addr, remote_port: &peer.port, server_name: &peer.server_name, server_port: &peer.server_port, url_scheme_https: false };
+    let mut first = true;
     loop {
         let mut vars = Vars::with_capacity(1024, 32);
-        let mut deadline: Option<Instant> = None;
+        let mut deadline: Option<Instant> = first.then(|| Instant::now() + HEAD_TIMEOUT);
+        first = false;
         let req = loop {
             if !buf.is_empty() {
                 match http::parse_request(&buf, &info, &mut vars) {

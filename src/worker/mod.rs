@@ -35,6 +35,7 @@ pub struct Shared {
     stop_tx: watch::Sender<bool>,
     active: Cell<usize>,
     idle: tokio::sync::Notify,
+    started: std::time::Instant,
 }
 
 impl Shared {
@@ -43,12 +44,29 @@ impl Shared {
     pub fn count_request(&self) -> u64 {
         let n = self.requests.get() + 1;
         self.requests.set(n);
-        if self.cfg.max_requests > 0 && n == self.cfg.max_requests {
-            eprintln!("oxwsgi: worker {} (pid {}) served --max-requests {}, retiring", self.worker_id, self.pid, n);
+        if *self.stopping.borrow() || self.started.elapsed().as_secs() < self.cfg.min_worker_lifetime {
+            return n;
+        }
+        let max = self.cfg.max_requests + self.worker_id as u64 * self.cfg.max_requests_delta;
+        if self.cfg.max_requests > 0 && n >= max {
+            eprintln!("oxwsgi: worker {} (pid {}) served --max-requests {}, retiring", self.worker_id, self.pid, max);
             let _ = self.stop_tx.send(true);
+        } else if self.cfg.reload_on_rss_mb > 0 {
+            let rss = rss_bytes();
+            if rss > self.cfg.reload_on_rss_mb * 1024 * 1024 {
+                eprintln!("oxwsgi: worker {} (pid {}) has {} MB resident, past --reload-on-rss {}: retiring", self.worker_id, self.pid, rss >> 20, self.cfg.reload_on_rss_mb);
+                let _ = self.stop_tx.send(true);
+            }
         }
         n
     }
+}
+
+/// This process's resident memory, from /proc/self/statm.
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
 }
 
 /// Keeps the count of open connections, so a stop can wait for them.
@@ -132,6 +150,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             stop_tx,
             active: Cell::new(0),
             idle: tokio::sync::Notify::new(),
+            started: std::time::Instant::now(),
         });
         let local = tokio::task::LocalSet::new();
         let graceful = local.block_on(&rt, serve(sh, listen));

@@ -6,6 +6,7 @@ import sys
 import tempfile
 
 CLOSED = {"n": 0}
+HOG = []
 FILE = os.path.join(tempfile.gettempdir(), "oxwsgi-suite-file-%d.bin" % os.getpid())
 
 
@@ -110,6 +111,9 @@ def application(environ, start_response):
         import time
         time.sleep(float(environ.get("QUERY_STRING") or "1"))
         return json_response(start_response, {"pid": os.getpid(), "slept": True})
+    if path == "/hog":
+        HOG.append(bytearray(b"x" * (64 * 1024 * 1024)))
+        return json_response(start_response, {"pid": os.getpid()})
     if path == "/spin":
         import time
         end = time.time() + float(environ.get("QUERY_STRING") or "30")
