@@ -44,6 +44,10 @@ def test_workers_exist_and_all_serve(serve):
     assert len(pids) == 2, pids
     assert srv.pid not in pids
     assert min(pids.values()) >= 5, pids
+    # One connection at a time: each worker's accept thread waits in turn in
+    # the kernel's queue, so idle workers share the connections evenly.
+    seq = worker_pids(port, 40)
+    assert len(seq) == 2 and min(seq.values()) >= 15, seq
 
 
 def test_killed_worker_is_respawned(serve):

@@ -3,6 +3,7 @@
 //! runtime starts only after the fork (a forked process must not have
 //! threads), in `run`.
 
+mod accept;
 mod body;
 mod conn;
 pub mod harakiri;
@@ -18,6 +19,7 @@ use pool::{PyPool, Submitter};
 use pyo3::prelude::*;
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use stream::Stream;
@@ -185,28 +187,33 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
 /// were abandoned (an immediate stop, or past --reload-mercy).
 async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> bool {
     use tokio::signal::unix::{SignalKind, signal};
+    let stop_accepting = Arc::new(AtomicBool::new(false));
     for b in listen {
-        let fd = b.fd;
+        let unix = matches!(b.spec.addr, ListenAddr::Unix(_));
+        let mut rx = match accept::start(b.fd, unix, stop_accepting.clone()) {
+            Ok(rx) => rx,
+            Err(e) => {
+                eprintln!("oxwsgi: cannot accept on {}: {}", b.spec.addr, e);
+                continue;
+            }
+        };
         let proto = b.spec.proto;
-        let port = b.port.clone().into_bytes();
+        let port = b.port.into_bytes();
+        let name = b.spec.addr.to_string().into_bytes();
+        // Counted as a connection so a graceful stop waits for the sockets
+        // accepted while it began.
+        sh.active.set(sh.active.get() + 1);
+        let guard = ConnGuard(sh.clone());
         let sh2 = sh.clone();
-        match &b.spec.addr {
-            ListenAddr::Tcp(_) => {
-                let l = std::net::TcpListener::from(fd);
-                l.set_nonblocking(true).ok();
-                let Ok(l) = tokio::net::TcpListener::from_std(l) else { continue };
-                tokio::task::spawn_local(async move {
-                    let mut stop = sh2.stopping.clone();
-                    loop {
-                        let (s, addr) = tokio::select! {
-                            r = l.accept() => match r {
-                                Ok(x) => x,
-                                Err(e) => { accept_error(e).await; continue; }
-                            },
-                            _ = stop.changed() => break,
-                        };
-                        s.set_nodelay(true).ok();
+        tokio::task::spawn_local(async move {
+            let _guard = guard;
+            while let Some(a) = rx.recv().await {
+                match a {
+                    accept::Accepted::Tcp(s, addr) => {
+                        let _ = s.set_nonblocking(true);
+                        let _ = s.set_nodelay(true);
                         let local = s.local_addr().ok();
+                        let Ok(s) = tokio::net::TcpStream::from_std(s) else { continue };
                         let peer = conn::Peer {
                             addr: addr.ip().to_string().into_bytes(),
                             port: addr.port().to_string().into_bytes(),
@@ -215,29 +222,15 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> bool {
                         };
                         spawn_conn(&sh2, Stream::Tcp(s), peer, proto);
                     }
-                });
-            }
-            ListenAddr::Unix(path) => {
-                let l = std::os::unix::net::UnixListener::from(fd);
-                l.set_nonblocking(true).ok();
-                let Ok(l) = tokio::net::UnixListener::from_std(l) else { continue };
-                let name = path.display().to_string().into_bytes();
-                tokio::task::spawn_local(async move {
-                    let mut stop = sh2.stopping.clone();
-                    loop {
-                        let s = tokio::select! {
-                            r = l.accept() => match r {
-                                Ok((s, _)) => s,
-                                Err(e) => { accept_error(e).await; continue; }
-                            },
-                            _ = stop.changed() => break,
-                        };
+                    accept::Accepted::Unix(s) => {
+                        let _ = s.set_nonblocking(true);
+                        let Ok(s) = tokio::net::UnixStream::from_std(s) else { continue };
                         let peer = conn::Peer { addr: Vec::new(), port: Vec::new(), server_name: name.clone(), server_port: Vec::new() };
                         spawn_conn(&sh2, Stream::Unix(s), peer, proto);
                     }
-                });
+                }
             }
-        }
+        });
     }
     let mut term = signal(SignalKind::terminate()).expect("signal handler");
     let mut hup = signal(SignalKind::hangup()).expect("signal handler");
@@ -252,6 +245,7 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> bool {
         _ = quit.recv() => return false,
     }
     let _ = sh.stop_tx.send(true);
+    stop_accepting.store(true, Ordering::Release);
     // In-flight requests finish; idle keep-alive connections close at once.
     let wait_idle = async {
         while sh.active.get() > 0 {
@@ -286,8 +280,3 @@ fn spawn_conn(sh: &Rc<Shared>, s: Stream, peer: conn::Peer, proto: Proto) {
     });
 }
 
-/// EMFILE and friends: wait a little instead of spinning.
-async fn accept_error(e: std::io::Error) {
-    eprintln!("oxwsgi: accept() failed: {}", e);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-}
