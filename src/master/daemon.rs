@@ -41,10 +41,27 @@ pub fn daemonize(logfile: &Path) -> Result<(), String> {
     }
 }
 
-/// The server is up: releases a waiting --daemonize foreground process.
+/// The server is up: releases a waiting --daemonize foreground process,
+/// and tells systemd (Type=notify).
 pub fn report_ready() {
     if let Some(mut f) = READY_PIPE.lock().unwrap().take() {
         let _ = f.write_all(b"ready\n");
+    }
+    sd_notify(&format!("READY=1\nMAINPID={}", std::process::id()));
+}
+
+/// sd_notify(3): a datagram to $NOTIFY_SOCKET, if systemd set one.
+pub fn sd_notify(msg: &str) {
+    use std::os::linux::net::SocketAddrExt;
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let path = path.to_string_lossy().into_owned();
+    let addr = match path.strip_prefix('@') {
+        Some(name) => std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()),
+        None => std::os::unix::net::SocketAddr::from_pathname(&path),
+    };
+    let sent = addr.and_then(|a| std::os::unix::net::UnixDatagram::unbound().and_then(|s| s.send_to_addr(msg.as_bytes(), &a)));
+    if let Err(e) = sent {
+        eprintln!("oxwsgi: cannot notify systemd at {}: {}", path, e);
     }
 }
 

@@ -23,6 +23,13 @@ pub fn run(cfg: Config) -> i32 {
 }
 
 fn start(cfg: Config) -> Result<i32, String> {
+    // Signals wait (blocked) until whoever handles them is ready: a SIGTERM
+    // that arrives while the app loads then stops us cleanly, with --vacuum,
+    // instead of killing us with the default action.
+    let _ = supervisor::master_signals().thread_block();
+    if let Some(spec) = cfg.emperor.clone() {
+        return start_emperor(cfg, &spec);
+    }
     if cfg.apps.is_empty() {
         return Err("no application configured: give --wsgi-file FILE, --module MODULE or --mount /prefix=APP".into());
     }
@@ -73,7 +80,7 @@ fn start(cfg: Config) -> Result<i32, String> {
         }
         let _ = VACUUM.set(vacuum_paths(&cfg, &bound));
         match crate::worker::run(cfg.clone(), &bound, apps, 1, abandon) {
-            crate::worker::Exit::Graceful => false,
+            crate::worker::Exit::Graceful { reload } => reload,
             crate::worker::Exit::Failed(e) => return Err(e),
         }
     };
@@ -83,6 +90,31 @@ fn start(cfg: Config) -> Result<i32, String> {
     cleanup(&cfg, &bound);
     eprintln!("oxwsgi: goodbye");
     Ok(0)
+}
+
+/// The Emperor: no app and no socket of its own; vassals inherit its
+/// --uid/--gid (it drops them itself), unless --emperor-tyrant.
+fn start_emperor(cfg: Config, spec: &str) -> Result<i32, String> {
+    if !cfg.apps.is_empty() || !cfg.listeners.is_empty() {
+        return Err("--emperor runs vassals from their own configs: give it no app and no socket".into());
+    }
+    if let Some(d) = &cfg.daemonize {
+        daemon::daemonize(d)?;
+    }
+    if let Some(l) = &cfg.logto {
+        daemon::log_to(l)?;
+    }
+    for (p, atomic) in [(&cfg.pidfile, false), (&cfg.safe_pidfile, true)] {
+        if let Some(p) = p {
+            daemon::write_pidfile(p, atomic)?;
+        }
+    }
+    if !cfg.emperor_tyrant && (cfg.uid.is_some() || cfg.gid.is_some()) {
+        privileges::drop_privileges(cfg.uid.as_deref(), cfg.gid.as_deref())?;
+    }
+    let code = crate::emperor::run(&cfg, spec)?;
+    remove_all(&vacuum_paths(&cfg, &[]));
+    Ok(code)
 }
 
 /// What --vacuum removes, for an exit that cannot unwind to `cleanup`.

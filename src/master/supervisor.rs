@@ -46,12 +46,11 @@ fn spawn(cfg: &Arc<Config>, bound: &[Bound], apps: &Option<Vec<App>>, slot: &mut
     match crate::python::fork::fork_with_python() {
         Ok(nix::unistd::ForkResult::Child) => {
             crate::master::daemon::forget_ready_pipe();
-            let _ = master_signals().thread_unblock();
             // If the master dies, so do we (gracefully): no orphan workers.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) };
             let apps = apps.as_ref().map(|a| pyo3::Python::attach(|py| a.iter().map(|x| App { mountpoint: x.mountpoint.clone(), callable: x.callable.clone_ref(py) }).collect()));
             let code = match worker::run(cfg.clone(), bound, apps, slot.id, || std::process::exit(0)) {
-                worker::Exit::Graceful => 0,
+                worker::Exit::Graceful { .. } => 0,
                 worker::Exit::Failed(e) => {
                     eprintln!("oxwsgi: worker {} (pid {}) cannot start: {}", slot.id, std::process::id(), e);
                     22
@@ -102,6 +101,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
         while let Ok(Some(si)) = sfd.read_signal() {
             let sig = Signal::try_from(si.ssi_signo as i32).ok();
             match sig {
+                Some(Signal::SIGHUP) if ending.is_none() && !config_still_valid(&cfg) => {}
                 Some(Signal::SIGTERM) | Some(Signal::SIGHUP) if ending.is_none() => {
                     let reload = sig == Some(Signal::SIGHUP);
                     eprintln!("oxwsgi: {} received: {} gracefully, workers finish their requests (up to --reload-mercy {}s)", if reload { "SIGHUP" } else { "SIGTERM" }, if reload { "reloading" } else { "stopping" }, cfg.reload_mercy);
@@ -139,6 +139,9 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
                 let now = mtime(p);
                 if now != *seen {
                     *seen = now;
+                    if !config_still_valid(&cfg) {
+                        continue;
+                    }
                     eprintln!("oxwsgi: {} was touched (--touch-reload): reloading gracefully", p.display());
                     signal_all(&slots, Signal::SIGTERM);
                     ending = Some((MasterExit::Reload, Instant::now() + Duration::from_secs(cfg.reload_mercy)));
@@ -199,6 +202,18 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
             if s.pid.is_none() && s.respawn_at.is_some_and(|t| t <= now) {
                 spawn(&cfg, bound, &apps, s);
             }
+        }
+    }
+}
+
+/// A reload re-reads the config: if it is broken now, say so and keep
+/// serving with the one we have rather than stop.
+fn config_still_valid(cfg: &Config) -> bool {
+    match crate::options::parse_args(&cfg.argv) {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("oxwsgi: not reloading, the configuration is broken: {}", e);
+            false
         }
     }
 }

@@ -83,6 +83,9 @@ pub struct Config {
     pub gid: Option<String>,
     pub reload_mercy: u64,
     pub daemonize: Option<PathBuf>,
+    // Emperor
+    pub emperor: Option<String>,
+    pub emperor_tyrant: bool,
     // Logging
     pub disable_logging: bool,
     pub logto: Option<PathBuf>,
@@ -128,6 +131,8 @@ impl Default for Config {
             gid: None,
             reload_mercy: 60,
             daemonize: None,
+            emperor: None,
+            emperor_tyrant: false,
             disable_logging: false,
             logto: None,
             config_files: Vec::new(),
@@ -269,6 +274,8 @@ impl Config {
                 "gid" => c.gid = Some(val()),
                 "reload-mercy" => c.reload_mercy = num(o, 0)?,
                 "daemonize" => c.daemonize = Some(PathBuf::from(val())),
+                "emperor" => c.emperor = Some(val()),
+                "emperor-tyrant" => c.emperor_tyrant = flag(),
                 "disable-logging" => c.disable_logging = flag(),
                 "logto" => c.logto = Some(PathBuf::from(val())),
                 "plugins" => {

@@ -104,7 +104,8 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("touch-reload", [], None, List, "Processes", Yes, "reload gracefully when this file's mtime changes (repeatable), needs --master"),
     opt!("reload", [], None, Value, "Processes", Yes, "send SIGHUP (graceful reload) to the instance whose pidfile this is, and exit"),
     opt!("stop", [], None, Value, "Processes", Yes, "send SIGINT (stop) to the instance whose pidfile this is, and exit"),
-    opt!("emperor", [], None, Value, "Processes", NotYet, "run the Emperor over a vassal directory"),
+    opt!("emperor", [], None, Value, "Emperor", Yes, "run the Emperor: one instance per config in this directory (or DIR/*.ini)"),
+    opt!("emperor-tyrant", [], None, Flag, "Emperor", Yes, "run each vassal as the owner of its config file"),
     opt!("stats", [], None, Value, "Processes", NotYet, "serve uWSGI's stats JSON on this address"),
     opt!("static-map", [], None, List, "Processes", NotYet, "serve static files: /prefix=/path"),
     // Logging

@@ -85,8 +85,10 @@ impl Drop for ConnGuard {
 
 /// How a worker ended.
 pub enum Exit {
-    /// Stopped gracefully (signal or max-requests): status 0.
-    Graceful,
+    /// Stopped gracefully (signal or max-requests): status 0. `reload`:
+    /// SIGHUP asked for a reload (acted on when this worker is the whole
+    /// server; a master reloads on its own).
+    Graceful { reload: bool },
     /// Could not start.
     Failed(String),
 }
@@ -139,7 +141,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
     }
     let (pool, submitter) = PyPool::start(cfg.threads, Arc::new(ctx));
     let io_cfg = cfg.clone();
-    let io = std::thread::Builder::new().name("io".into()).spawn(move || -> Result<(), String> {
+    let io = std::thread::Builder::new().name("io".into()).spawn(move || -> Result<bool, String> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start the I/O runtime: {}", e))?;
         let (stop_tx, stopping) = watch::channel(false);
         let sh = Rc::new(Shared {
@@ -155,13 +157,13 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             started: std::time::Instant::now(),
         });
         let local = tokio::task::LocalSet::new();
-        let graceful = local.block_on(&rt, serve(sh, listen));
-        if !graceful {
+        let how = local.block_on(&rt, serve(sh, listen));
+        if how == Stop::Abandon {
             // Stopping now (SIGINT, SIGQUIT, or past --reload-mercy): a Python
             // thread may still be inside the app.
             abandon();
         }
-        Ok(())
+        Ok(how == Stop::Reload)
     });
     let io = match io {
         Ok(h) => h,
@@ -178,15 +180,31 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
         }
     });
     match result {
-        Ok(()) => Exit::Graceful,
+        Ok(reload) => Exit::Graceful { reload },
         Err(e) => Exit::Failed(e),
     }
 }
 
-/// Accepts and serves until a stop; returns false if in-flight requests
-/// were abandoned (an immediate stop, or past --reload-mercy).
-async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> bool {
+/// How serving ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Graceful,
+    /// SIGHUP: graceful, then the caller reloads.
+    Reload,
+    /// In-flight requests abandoned (an immediate stop, or past --reload-mercy).
+    Abandon,
+}
+
+/// Accepts and serves until a stop.
+async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
     use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("signal handler");
+    let mut hup = signal(SignalKind::hangup()).expect("signal handler");
+    let mut int = signal(SignalKind::interrupt()).expect("signal handler");
+    let mut quit = signal(SignalKind::quit()).expect("signal handler");
+    // Only now, with the handlers in place, may signals reach this thread
+    // (start-up keeps them blocked; the Python threads keep them blocked).
+    let _ = crate::master::supervisor::master_signals().thread_unblock();
     let stop_accepting = Arc::new(AtomicBool::new(false));
     for b in listen {
         let unix = matches!(b.spec.addr, ListenAddr::Unix(_));
@@ -232,18 +250,15 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> bool {
             }
         });
     }
-    let mut term = signal(SignalKind::terminate()).expect("signal handler");
-    let mut hup = signal(SignalKind::hangup()).expect("signal handler");
-    let mut int = signal(SignalKind::interrupt()).expect("signal handler");
-    let mut quit = signal(SignalKind::quit()).expect("signal handler");
+
     let mut stop = sh.stopping.clone();
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = hup.recv() => {}
-        _ = stop.changed() => {}
-        _ = int.recv() => return false,
-        _ = quit.recv() => return false,
-    }
+    let how = tokio::select! {
+        _ = term.recv() => Stop::Graceful,
+        _ = hup.recv() => Stop::Reload,
+        _ = stop.changed() => Stop::Graceful,
+        _ = int.recv() => return Stop::Abandon,
+        _ = quit.recv() => return Stop::Abandon,
+    };
     let _ = sh.stop_tx.send(true);
     stop_accepting.store(true, Ordering::Release);
     // In-flight requests finish; idle keep-alive connections close at once.
@@ -257,13 +272,13 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> bool {
         }
     };
     tokio::select! {
-        _ = wait_idle => true,
+        _ = wait_idle => how,
         _ = tokio::time::sleep(Duration::from_secs(sh.cfg.reload_mercy)) => {
             eprintln!("oxwsgi: worker {} (pid {}): requests still running after --reload-mercy {}s, abandoning them", sh.worker_id, sh.pid, sh.cfg.reload_mercy);
-            false
+            Stop::Abandon
         }
-        _ = int.recv() => false,
-        _ = quit.recv() => false,
+        _ = int.recv() => Stop::Abandon,
+        _ = quit.recv() => Stop::Abandon,
     }
 }
 

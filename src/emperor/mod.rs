@@ -1,0 +1,213 @@
+//! The Emperor (`--emperor DIR` or `--emperor 'DIR/*.ini'`): one oxwsgi
+//! instance (a vassal) per config file in a directory. A new file starts a
+//! vassal, touching or amending it reloads it (SIGHUP, graceful), removing
+//! it stops it (SIGTERM, graceful); a vassal that dies is respawned with a
+//! back-off, one that cannot start waits for its file to change.
+//!
+//! Changes are noticed through inotify (the notify crate) and a scan every
+//! second as a fallback. Signals: SIGHUP reloads every vassal;
+//! SIGTERM/SIGINT/SIGQUIT stop them all, and the Emperor exits when they
+//! are gone.
+
+mod vassal;
+
+use crate::options::Config;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::collections::BTreeMap;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use vassal::{Launch, Stamp, State, Vassal};
+
+/// The directory and the file-name pattern of the vassals.
+struct Scope {
+    dir: PathBuf,
+    pattern: String,
+}
+
+impl Scope {
+    fn parse(spec: &str) -> Scope {
+        let p = Path::new(spec);
+        match p.file_name().map(|f| f.to_string_lossy().into_owned()) {
+            Some(f) if f.contains('*') || f.contains('?') => Scope { dir: p.parent().unwrap_or(Path::new(".")).to_path_buf(), pattern: f },
+            _ => Scope { dir: p.to_path_buf(), pattern: "*.ini".into() },
+        }
+    }
+
+    /// The config files now present, by name.
+    fn scan(&self) -> BTreeMap<String, PathBuf> {
+        let mut out = BTreeMap::new();
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let path = e.path();
+                // Follows symlinks: a dangling link is no vassal.
+                if wildcard(&self.pattern, &name) && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                    out.insert(name, path);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Shell-style matching of `*` and `?`.
+fn wildcard(pat: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pat.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
+    let scope = Scope::parse(spec);
+    if !scope.dir.is_dir() {
+        return Err(format!("--emperor {}: {} is not a directory", spec, scope.dir.display()));
+    }
+    let launch = Launch { exe: std::env::current_exe().map_err(|e| format!("cannot find our own binary: {}", e))?, tyrant: cfg.emperor_tyrant };
+    let mut sigs = SigSet::empty();
+    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP] {
+        sigs.add(s);
+    }
+    // Blocked before the watcher's thread starts, so it inherits the mask.
+    sigs.thread_block().map_err(|e| e.to_string())?;
+    let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(|e| e.to_string())?;
+    let (wake_r, wake_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string())?;
+    let _watcher = watch(&scope.dir, wake_w);
+    eprintln!("oxwsgi emperor: watching {} for {} (pid {})", scope.dir.display(), scope.pattern, std::process::id());
+    crate::master::daemon::sd_notify(&format!("STATUS=watching {}", scope.dir.display()));
+    crate::master::daemon::report_ready();
+
+    let mut vassals: BTreeMap<String, Vassal> = BTreeMap::new();
+    let mut stopping: Option<Instant> = None;
+    loop {
+        let mut fds = [nix::poll::PollFd::new(sfd.as_fd(), nix::poll::PollFlags::POLLIN), nix::poll::PollFd::new(wake_r.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(250u16));
+        let mut drain = [0u8; 256];
+        while nix::unistd::read(&wake_r, &mut drain).is_ok_and(|n| n > 0) {}
+        while let Ok(Some(si)) = sfd.read_signal() {
+            match Signal::try_from(si.ssi_signo as i32) {
+                Ok(Signal::SIGHUP) if stopping.is_none() => {
+                    eprintln!("oxwsgi emperor: SIGHUP: reloading every vassal");
+                    for v in vassals.values().filter(|v| matches!(v.state, State::Running)) {
+                        eprintln!("oxwsgi emperor: vassal {} (pid: {}) reloading", v.name, v.pid().unwrap_or(0));
+                        v.signal(libc::SIGHUP);
+                    }
+                }
+                Ok(sig @ (Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT)) if stopping.is_none() => {
+                    eprintln!("oxwsgi emperor: {}: stopping every vassal", sig);
+                    let to = if sig == Signal::SIGTERM { libc::SIGTERM } else { libc::SIGINT };
+                    for v in vassals.values_mut() {
+                        v.signal(to);
+                        v.state = State::Stopping;
+                    }
+                    stopping = Some(Instant::now() + Duration::from_secs(cfg.reload_mercy + 5));
+                }
+                _ => {}
+            }
+        }
+        for v in vassals.values_mut() {
+            v.reap();
+        }
+        if let Some(deadline) = stopping {
+            vassals.retain(|_, v| v.child.is_some());
+            if vassals.is_empty() {
+                eprintln!("oxwsgi emperor: every vassal stopped, goodbye");
+                return Ok(0);
+            }
+            if Instant::now() > deadline {
+                for v in vassals.values() {
+                    eprintln!("oxwsgi emperor: vassal {} (pid: {}) did not stop in time: killing it", v.name, v.pid().unwrap_or(0));
+                    v.signal(libc::SIGKILL);
+                }
+            }
+            continue;
+        }
+        let present = scope.scan();
+        for (name, v) in vassals.iter_mut() {
+            if !present.contains_key(name) && !matches!(v.state, State::Stopping) {
+                if v.child.is_some() {
+                    eprintln!("oxwsgi emperor: vassal {} (pid: {}) removed: stopping it", name, v.pid().unwrap_or(0));
+                    v.signal(libc::SIGTERM);
+                }
+                v.state = State::Stopping;
+            }
+        }
+        vassals.retain(|_, v| !(matches!(v.state, State::Stopping) && v.child.is_none()));
+        for (name, path) in present {
+            let now = Stamp::of(&path);
+            if !now.settled() {
+                continue; // still being written: look again next round
+            }
+            let v = vassals.entry(name.clone()).or_insert_with(|| Vassal::new(name.clone(), path.clone()));
+            if now != v.stamp {
+                v.stamp = now;
+                match v.state {
+                    State::Running => {
+                        eprintln!("oxwsgi emperor: vassal {} (pid: {}) changed: reloading it", name, v.pid().unwrap_or(0));
+                        v.signal(libc::SIGHUP);
+                    }
+                    State::Broken(_) | State::Respawn(_) => v.start(&launch),
+                    State::Stopping => {}
+                }
+            }
+            if let State::Respawn(at) | State::Broken(at) = v.state {
+                if Instant::now() >= at {
+                    v.start(&launch);
+                }
+            }
+        }
+    }
+}
+
+/// Wakes the loop through `wake` when the directory changes.
+fn watch(dir: &Path, wake: std::os::fd::OwnedFd) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let mut w = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
+        let _ = nix::unistd::write(&wake, b"x");
+    })
+    .map_err(|e| eprintln!("oxwsgi emperor: inotify unavailable ({}), scanning every 250 ms", e))
+    .ok()?;
+    if let Err(e) = w.watch(dir, notify::RecursiveMode::NonRecursive) {
+        eprintln!("oxwsgi emperor: cannot watch {} ({}), scanning every 250 ms", dir.display(), e);
+    }
+    Some(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard("*.ini", "mysite_uwsgi.ini"));
+        assert!(!wildcard("*.ini", "mysite_uwsgi.ini.bak"));
+        assert!(wildcard("site?.ini", "site1.ini"));
+        assert!(!wildcard("site?.ini", "site12.ini"));
+        assert!(wildcard("*", "anything"));
+    }
+
+    #[test]
+    fn scopes() {
+        let s = Scope::parse("/etc/uwsgi/vassals");
+        assert_eq!((s.dir, s.pattern), (PathBuf::from("/etc/uwsgi/vassals"), "*.ini".to_string()));
+        let s = Scope::parse("/etc/uwsgi/vassals/*.ini");
+        assert_eq!((s.dir, s.pattern), (PathBuf::from("/etc/uwsgi/vassals"), "*.ini".to_string()));
+    }
+}

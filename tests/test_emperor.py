@@ -1,0 +1,197 @@
+"""The Emperor: a vassal per config file, real processes and signals."""
+import json
+import os
+import signal
+import socket
+import time
+
+from conftest import APPS, free_port, wait_port
+from test_http import get
+from test_master import wait_for
+
+
+def vassal_ini(port, processes=1, extra=""):
+    return ("[uwsgi]\nhttp = 127.0.0.1:%d\nwsgi-file = %s\nmaster = true\nprocesses = %d\nvacuum = true\n"
+            "disable-logging = true\n%s" % (port, APPS / "suite.py", processes, extra))
+
+
+def pid_of(port):
+    return json.loads(get(port, "/pid")[1])["pid"]
+
+
+def pids_of(port, n=30):
+    return {pid_of(port) for _ in range(n)}
+
+
+def descendants(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    out.append(int(d))
+                    out.extend(descendants(int(d)))
+            except OSError:
+                pass
+    return out
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_emperor_lifecycle(serve, tmp_path):
+    vdir = tmp_path / "vassals"
+    vdir.mkdir()
+    p1, p2 = free_port(), free_port()
+    (vdir / "one.ini").write_text(vassal_ini(p1))
+    real = tmp_path / "mysite_uwsgi.ini"
+    real.write_text(vassal_ini(p2))
+    (vdir / "mysite_uwsgi.ini").symlink_to(real)  # as the tutorial links it
+    emperor = serve("--emperor", vdir)
+    wait_port(p1, proc=emperor)
+    wait_port(p2, proc=emperor)
+    one_before, two_before = pid_of(p1), pid_of(p2)
+
+    # Touch the symlink's target: that vassal reloads, the other is untouched.
+    os.utime(real, (time.time() + 5, time.time() + 5))
+    wait_for(lambda: pid_of(p2) != two_before, what="the touched vassal to reload")
+    assert pid_of(p1) == one_before
+    assert "vassal mysite_uwsgi.ini (pid: " in emperor.read_log() and "changed: reloading it" in emperor.read_log()
+
+    # Amend an option: processes 1 -> 2 takes effect.
+    (vdir / "one.ini").write_text(vassal_ini(p1, processes=2))
+    wait_for(lambda: len(pids_of(p1)) == 2, what="two workers")
+
+    # Remove a vassal: it stops and its socket goes (a unix one, vacuumed).
+    sock = tmp_path / "three.sock"
+    (vdir / "three.ini").write_text(vassal_ini(free_port(), extra="socket = %s\n" % sock))
+    wait_for(lambda: sock.exists(), what="the new vassal's socket")
+    (vdir / "three.ini").unlink()
+    try:
+        wait_for(lambda: not sock.exists(), what="the removed vassal's socket to go")
+    except AssertionError:
+        print(emperor.read_log())
+        raise
+    emperor.wait_log("vassal three.ini (pid: ")
+    assert "removed: stopping it" in emperor.read_log()
+
+    # Kill -9 a vassal's master: the Emperor brings it back.
+    old_worker = pid_of(p2)
+    master = [p for p in descendants(emperor.pid) if old_worker in descendants(p)][0]
+    os.kill(master, signal.SIGKILL)
+    wait_for(lambda: "died (signal: 9 (SIGKILL))" in emperor.read_log(), what="the death to be logged")
+    wait_for(lambda: _serves(p2) and pid_of(p2) != old_worker, what="the vassal to come back")
+    assert not alive(old_worker)
+
+    # A broken config does not disturb the others, and is retried when fixed.
+    p4 = free_port()
+    (vdir / "broken.ini").write_text("[uwsgi]\nproceses = 2\n")
+    emperor.wait_log("vassal broken.ini (pid: ")
+    wait_for(lambda: "failed to start" in emperor.read_log(), what="the failure to be logged")
+    assert "did you mean processes?" in emperor.read_log()
+    assert _serves(p1) and _serves(p2)
+    time.sleep(1.5)
+    assert emperor.read_log().count("vassal broken.ini started") == 1  # no tight loop
+    (vdir / "broken.ini").write_text(vassal_ini(p4))
+    wait_port(p4, proc=emperor)
+
+    # SIGTERM: every vassal stops, the Emperor exits, no process is left.
+    tree = descendants(emperor.pid)
+    assert len(tree) >= 6
+    emperor.signal(signal.SIGTERM)
+    assert emperor.wait(30) == 0
+    wait_for(lambda: not any(alive(p) for p in tree), what="every process of the tree to exit")
+
+
+def _serves(port):
+    try:
+        return get(port, "/ok")[1] == b"suite: /ok"
+    except OSError:
+        return False
+
+
+def test_vassals_exit_when_the_emperor_is_killed(serve, tmp_path):
+    vdir = tmp_path / "v"
+    vdir.mkdir()
+    port = free_port()
+    (vdir / "a.ini").write_text(vassal_ini(port))
+    emperor = serve("--emperor", "%s/*.ini" % vdir)
+    wait_port(port, proc=emperor)
+    tree = descendants(emperor.pid)
+    os.kill(emperor.pid, signal.SIGKILL)
+    wait_for(lambda: not any(alive(p) for p in tree), timeout=20, what="orphaned vassals to exit")
+
+
+def test_sd_notify_ready(serve, tmp_path):
+    vdir = tmp_path / "v"
+    vdir.mkdir()
+    addr = str(tmp_path / "notify.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(addr)
+    s.settimeout(15)
+    emperor = serve("--emperor", vdir, env={"NOTIFY_SOCKET": addr})
+    msgs = b""
+    while b"READY=1" not in msgs:
+        msgs += s.recv(4096) + b"\n"
+    assert b"MAINPID=%d" % emperor.pid in msgs
+    assert b"STATUS=watching" in msgs
+    s.close()
+
+
+def test_sighup_reloads_every_vassal(serve, tmp_path):
+    vdir = tmp_path / "v"
+    vdir.mkdir()
+    p1, p2 = free_port(), free_port()
+    (vdir / "a.ini").write_text(vassal_ini(p1))
+    (vdir / "b.ini").write_text(vassal_ini(p2).replace("master = true", "master = false"))
+    emperor = serve("--emperor", vdir)
+    wait_port(p1, proc=emperor)
+    wait_port(p2, proc=emperor)
+    a, b = pid_of(p1), pid_of(p2)
+    emperor.signal(signal.SIGHUP)
+    wait_for(lambda: _serves(p1) and pid_of(p1) != a, what="vassal a to reload")
+    wait_for(lambda: _serves(p2) and "reloading: executing" in emperor.read_log(), what="vassal b to reload")
+    assert "died" not in emperor.read_log()
+
+
+def _who_app(d):
+    app = d / "who.py"
+    app.write_text("import os\ndef application(e, sr):\n    sr('200 OK', [])\n"
+                   "    return [('%d:%d' % (os.getuid(), os.getgid())).encode()]\n")
+    os.chmod(app, 0o644)
+    return app
+
+
+def test_emperor_uid_gid_as_in_the_tutorial(serve):
+    import grp, pwd, shutil
+    from conftest import world_readable_dir
+    d = world_readable_dir("oxwsgi-emp-")
+    try:
+        vdir = d / "vassals"
+        vdir.mkdir()
+        os.chmod(vdir, 0o755)
+        port = free_port()
+        (vdir / "site.ini").write_text("[uwsgi]\nhttp = 127.0.0.1:%d\nwsgi-file = %s\nmaster = true\n" % (port, _who_app(d)))
+        os.chmod(vdir / "site.ini", 0o644)
+        emperor = serve("--emperor", vdir, "--uid", "www-data", "--gid", "www-data")
+        wait_port(port, proc=emperor)
+        want = "%d:%d" % (pwd.getpwnam("www-data").pw_uid, grp.getgrnam("www-data").gr_gid)
+        assert get(port, "/")[1].decode() == want
+        # --emperor-tyrant: each vassal runs as its file's owner.
+        port2 = free_port()
+        (vdir / "owned.ini").write_text("[uwsgi]\nhttp = 127.0.0.1:%d\nwsgi-file = %s\n" % (port2, _who_app(d)))
+        nobody = pwd.getpwnam("nobody")
+        os.chown(vdir / "owned.ini", nobody.pw_uid, nobody.pw_gid)
+        (vdir / "site.ini").unlink()
+        tyrant = serve("--emperor", "%s/owned*.ini" % vdir, "--emperor-tyrant")
+        wait_port(port2, proc=tyrant)
+        assert get(port2, "/")[1].decode() == "%d:%d" % (nobody.pw_uid, nobody.pw_gid)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
