@@ -195,3 +195,29 @@ def test_emperor_uid_gid_as_in_the_tutorial(serve):
         assert get(port2, "/")[1].decode() == "%d:%d" % (nobody.pw_uid, nobody.pw_gid)
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_emperor_daemonize_pidfile_logto(tmp_path):
+    from conftest import run_oxwsgi
+    vdir = tmp_path / "v"
+    vdir.mkdir()
+    port = free_port()
+    real = tmp_path / "mysite_uwsgi.ini"
+    real.write_text(vassal_ini(port))
+    (vdir / "mysite_uwsgi.ini").symlink_to(real)
+    log = tmp_path / "emperor.log"
+    pidfile = tmp_path / "emperor.pid"
+    r = run_oxwsgi("--emperor", vdir, "--daemonize", log, "--pidfile", pidfile, "--vacuum")
+    assert r.returncode == 0, r.stderr
+    pid = int(pidfile.read_text())
+    try:
+        wait_port(port)
+        assert _serves(port)
+        assert "vassal mysite_uwsgi.ini started (pid: " in log.read_text()
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not alive(pid), what="the Emperor to exit")
+    wait_for(lambda: "every vassal stopped, goodbye" in log.read_text(), what="the goodbye")
+    assert not pidfile.exists()
+    r = run_oxwsgi("--emperor", tmp_path / "nope")
+    assert r.returncode == 1 and "is not a directory" in r.stderr
