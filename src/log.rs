@@ -102,3 +102,17 @@ mod tests {
         assert!(line.ends_with("] GET /x?y => generated 11 bytes in 2 msecs (HTTP/1.1 200) 1 headers in 44 bytes (1 switches on core 0)\n"), "{line}");
     }
 }
+
+/// Writes one log line with a single write(2): several processes (master,
+/// workers, vassals) share stderr, and a line written in pieces would
+/// interleave with theirs.
+pub fn write_line(mut s: String) {
+    s.push('\n');
+    let _ = std::io::stderr().write_all(s.as_bytes());
+}
+
+/// `eprintln!` that writes the line at once (see `write_line`).
+#[macro_export]
+macro_rules! logln {
+    ($($t:tt)*) => { $crate::log::write_line(format!($($t)*)) };
+}

@@ -8,17 +8,17 @@ fn main() {
         Ok(Action::Signal { pidfile, signal }) => {
             let pid = oxwsgi::master::daemon::read_pidfile(&pidfile);
             let Some(pid) = pid else {
-                eprintln!("oxwsgi: cannot read a PID from {}", pidfile.display());
+                oxwsgi::logln!("oxwsgi: cannot read a PID from {}", pidfile.display());
                 std::process::exit(1);
             };
             if unsafe { libc::kill(pid, signal) } != 0 {
-                eprintln!("oxwsgi: cannot signal PID {} (from {}): {}", pid, pidfile.display(), std::io::Error::last_os_error());
+                oxwsgi::logln!("oxwsgi: cannot signal PID {} (from {}): {}", pid, pidfile.display(), std::io::Error::last_os_error());
                 std::process::exit(1);
             }
         }
         Ok(Action::Run(cfg)) => std::process::exit(oxwsgi::master::run(*cfg)),
         Err(e) => {
-            eprintln!("oxwsgi: {}", e);
+            oxwsgi::logln!("oxwsgi: {}", e);
             std::process::exit(1);
         }
     }

@@ -56,7 +56,8 @@ def wait_unix(path, timeout=15, proc=None):
 class Server:
     """One oxwsgi process; its stderr goes to a log file we can read."""
 
-    def __init__(self, args, cwd=None, env=None):
+    def __init__(self, args, cwd=None, env=None, binary=None):
+        binary = binary or BIN
         if not BIN.exists():
             raise RuntimeError("%s is missing: run cargo build --release (scripts/test does)" % BIN)
         self.logfile = tempfile.NamedTemporaryFile(prefix="oxwsgi-log-", suffix=".txt", delete=False)
@@ -64,7 +65,7 @@ class Server:
         e.pop("VIRTUAL_ENV", None)
         if env:
             e.update(env)
-        self.args = [str(BIN)] + [str(a) for a in args]
+        self.args = [str(binary)] + [str(a) for a in args]
         self.proc = subprocess.Popen(self.args, stdout=self.logfile, stderr=subprocess.STDOUT, cwd=cwd, env=e)
         self.pid = self.proc.pid
 
@@ -113,8 +114,8 @@ def serve():
     """serve(args..., port=None) starts oxwsgi and waits for its socket."""
     started = []
 
-    def start(*args, port=None, unix=None, cwd=None, env=None, wait=True):
-        s = Server(list(args), cwd=cwd, env=env)
+    def start(*args, port=None, unix=None, cwd=None, env=None, wait=True, binary=None):
+        s = Server(list(args), cwd=cwd, env=env, binary=binary)
         started.append(s)
         if wait and port:
             wait_port(port, proc=s)

@@ -180,7 +180,13 @@ def test_emperor_uid_gid_as_in_the_tutorial(serve):
         port = free_port()
         (vdir / "site.ini").write_text("[uwsgi]\nhttp = 127.0.0.1:%d\nwsgi-file = %s\nmaster = true\n" % (port, _who_app(d)))
         os.chmod(vdir / "site.ini", 0o644)
-        emperor = serve("--emperor", vdir, "--uid", "www-data", "--gid", "www-data")
+        # The Emperor drops to www-data before it starts vassals, so the binary
+        # must be where www-data can run it (a CI checkout may be private).
+        from conftest import BIN
+        binary = d / "oxwsgi"
+        shutil.copy(BIN, binary)
+        os.chmod(binary, 0o755)
+        emperor = serve("--emperor", vdir, "--uid", "www-data", "--gid", "www-data", binary=binary)
         wait_port(port, proc=emperor)
         want = "%d:%d" % (pwd.getpwnam("www-data").pw_uid, grp.getgrnam("www-data").gr_gid)
         assert get(port, "/")[1].decode() == want

@@ -337,3 +337,53 @@ def test_sigttin_sigttou_change_worker_count(serve):
     srv.wait_log("SIGTTOU: stopping worker 2")
     wait_for(lambda: not os.path.exists("/proc/%d" % pid2), what="worker 2 to exit and be reaped")
     assert get(port, "/ok")[1] == b"suite: /ok"
+
+
+def test_tutorial_ini_with_further_configuration(django_project, tmp_path):
+    """mysite_uwsgi.ini as the tutorial writes it, plus every line of its
+    "Further configuration" section, comments and all."""
+    from conftest import ROOT, VENV
+    sock = tmp_path / "mysite.sock"
+    log = tmp_path / "yourproject.log"
+    pidfile = tmp_path / "project-master.pid"
+    port = free_port()
+    ini = tmp_path / "mysite_uwsgi.ini"
+    ini.write_text((ROOT / "examples" / "mysite_uwsgi.ini").read_text()
+                   .replace("/path/to/your/project/mysite.sock", str(sock))
+                   .replace("/path/to/your/project", str(django_project))
+                   .replace("project.wsgi", "mysite.wsgi")
+                   .replace("/path/to/virtualenv", str(VENV))
+                   .replace("processes       = 10", "processes       = 2")
+                   + "http-socket = 127.0.0.1:%d\n" % port
+                   + "env = DJANGO_SETTINGS_MODULE=mysite.settings # set an environment variable\n"
+                   + "safe-pidfile = %s # create a pidfile\n" % pidfile
+                   + "harakiri = 20 # respawn processes taking more than 20 seconds\n"
+                   + "limit-as = 1024 # limit the project to 1024 MB\n"
+                   + "max-requests = 5000 # respawn processes after serving 5000 requests\n"
+                   + "daemonize = %s # background the process & log\n" % log)
+    r = run_oxwsgi("--ini", ini, timeout=30)
+    assert r.returncode == 0, r.stderr
+    pid = int(pidfile.read_text())
+    try:
+        wait_port(port)
+        r, body = get(port, "/hello/")
+        assert r.status == 200 and body == b"Hello from Django, world"
+        assert sock.exists()
+        time.sleep(0.2)
+        assert "GET /hello/ => generated" in log.read_text()
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not pidfile.exists() and not sock.exists(), what="vacuum")
+
+
+def test_sigusr1_logs_worker_stats(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master", "--processes", "2", port=port)
+    for _ in range(6):
+        get(port, "/x")
+    srv.signal(signal.SIGUSR1)
+    wait_for(lambda: srv.read_log().count("open connections") == 2, what="two stats lines")
+    assert "each logs its own numbers" in srv.read_log()
+    import re
+    counts = [int(n) for n in re.findall(r"worker \d \(pid \d+\): (\d+) requests", srv.read_log())]
+    assert len(counts) == 2 and sum(counts) == 6, srv.read_log()

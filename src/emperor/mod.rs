@@ -90,7 +90,7 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(|e| e.to_string())?;
     let (wake_r, wake_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string())?;
     let _watcher = watch(&scope.dir, wake_w);
-    eprintln!("oxwsgi emperor: watching {} for {} (pid {})", scope.dir.display(), scope.pattern, std::process::id());
+    crate::logln!("oxwsgi emperor: watching {} for {} (pid {})", scope.dir.display(), scope.pattern, std::process::id());
     crate::master::daemon::sd_notify(&format!("STATUS=watching {}", scope.dir.display()));
     crate::master::daemon::report_ready();
 
@@ -104,14 +104,14 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
         while let Ok(Some(si)) = sfd.read_signal() {
             match Signal::try_from(si.ssi_signo as i32) {
                 Ok(Signal::SIGHUP) if stopping.is_none() => {
-                    eprintln!("oxwsgi emperor: SIGHUP: reloading every vassal");
+                    crate::logln!("oxwsgi emperor: SIGHUP: reloading every vassal");
                     for v in vassals.values().filter(|v| matches!(v.state, State::Running)) {
-                        eprintln!("oxwsgi emperor: vassal {} (pid: {}) reloading", v.name, v.pid().unwrap_or(0));
+                        crate::logln!("oxwsgi emperor: vassal {} (pid: {}) reloading", v.name, v.pid().unwrap_or(0));
                         v.signal(libc::SIGHUP);
                     }
                 }
                 Ok(sig @ (Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT)) if stopping.is_none() => {
-                    eprintln!("oxwsgi emperor: {}: stopping every vassal", sig);
+                    crate::logln!("oxwsgi emperor: {}: stopping every vassal", sig);
                     let to = if sig == Signal::SIGTERM { libc::SIGTERM } else { libc::SIGINT };
                     for v in vassals.values_mut() {
                         v.signal(to);
@@ -128,12 +128,12 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
         if let Some(deadline) = stopping {
             vassals.retain(|_, v| v.child.is_some());
             if vassals.is_empty() {
-                eprintln!("oxwsgi emperor: every vassal stopped, goodbye");
+                crate::logln!("oxwsgi emperor: every vassal stopped, goodbye");
                 return Ok(0);
             }
             if Instant::now() > deadline {
                 for v in vassals.values() {
-                    eprintln!("oxwsgi emperor: vassal {} (pid: {}) did not stop in time: killing it", v.name, v.pid().unwrap_or(0));
+                    crate::logln!("oxwsgi emperor: vassal {} (pid: {}) did not stop in time: killing it", v.name, v.pid().unwrap_or(0));
                     v.signal(libc::SIGKILL);
                 }
             }
@@ -143,7 +143,7 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
         for (name, v) in vassals.iter_mut() {
             if !present.contains_key(name) && !matches!(v.state, State::Stopping) {
                 if v.child.is_some() {
-                    eprintln!("oxwsgi emperor: vassal {} (pid: {}) removed: stopping it", name, v.pid().unwrap_or(0));
+                    crate::logln!("oxwsgi emperor: vassal {} (pid: {}) removed: stopping it", name, v.pid().unwrap_or(0));
                     v.signal(libc::SIGTERM);
                 }
                 v.state = State::Stopping;
@@ -160,7 +160,7 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
                 v.stamp = now;
                 match v.state {
                     State::Running => {
-                        eprintln!("oxwsgi emperor: vassal {} (pid: {}) changed: reloading it", name, v.pid().unwrap_or(0));
+                        crate::logln!("oxwsgi emperor: vassal {} (pid: {}) changed: reloading it", name, v.pid().unwrap_or(0));
                         v.signal(libc::SIGHUP);
                     }
                     State::Broken(_) | State::Respawn(_) => v.start(&launch),
@@ -182,10 +182,10 @@ fn watch(dir: &Path, wake: std::os::fd::OwnedFd) -> Option<notify::RecommendedWa
     let mut w = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
         let _ = nix::unistd::write(&wake, b"x");
     })
-    .map_err(|e| eprintln!("oxwsgi emperor: inotify unavailable ({}), scanning every 250 ms", e))
+    .map_err(|e| crate::logln!("oxwsgi emperor: inotify unavailable ({}), scanning every 250 ms", e))
     .ok()?;
     if let Err(e) = w.watch(dir, notify::RecursiveMode::NonRecursive) {
-        eprintln!("oxwsgi emperor: cannot watch {} ({}), scanning every 250 ms", dir.display(), e);
+        crate::logln!("oxwsgi emperor: cannot watch {} ({}), scanning every 250 ms", dir.display(), e);
     }
     Some(w)
 }

@@ -77,7 +77,7 @@ impl Vassal {
                     cmd.arg("--uid").arg(m.uid().to_string()).arg("--gid").arg(m.gid().to_string());
                 }
                 Err(e) => {
-                    eprintln!("oxwsgi emperor: vassal {}: cannot read its owner ({}), not starting it", self.name, e);
+                    crate::logln!("oxwsgi emperor: vassal {}: cannot read its owner ({}), not starting it", self.name, e);
                     self.state = State::Broken(Instant::now() + Duration::from_secs(60));
                     return;
                 }
@@ -107,13 +107,13 @@ impl Vassal {
         }
         match cmd.spawn() {
             Ok(child) => {
-                eprintln!("oxwsgi emperor: vassal {} started (pid: {})", self.name, child.id());
+                crate::logln!("oxwsgi emperor: vassal {} started (pid: {})", self.name, child.id());
                 self.child = Some(child);
                 self.state = State::Running;
                 self.started = Instant::now();
             }
             Err(e) => {
-                eprintln!("oxwsgi emperor: vassal {}: cannot start {}: {}", self.name, l.exe.display(), e);
+                crate::logln!("oxwsgi emperor: vassal {}: cannot start {}: {}", self.name, l.exe.display(), e);
                 self.state = State::Respawn(Instant::now() + Duration::from_secs(5));
             }
         }
@@ -141,7 +141,7 @@ impl Vassal {
         let lived = self.started.elapsed();
         match self.state {
             State::Stopping => {
-                eprintln!("oxwsgi emperor: vassal {} (pid: {}) stopped ({})", self.name, pid, status);
+                crate::logln!("oxwsgi emperor: vassal {} (pid: {}) stopped ({})", self.name, pid, status);
             }
             _ if !status.success() && lived < Duration::from_secs(5) => {
                 self.stop_leftovers(pid);
@@ -149,7 +149,7 @@ impl Vassal {
                 // config needs an edit, a busy port needs time.
                 self.quick_deaths += 1;
                 let delay = Duration::from_secs((5u64 << (self.quick_deaths - 1).min(4)).min(60));
-                eprintln!(
+                crate::logln!(
                     "oxwsgi emperor: vassal {} (pid: {}) failed to start ({}); retrying when {} changes or in {}s",
                     self.name,
                     pid,
@@ -163,7 +163,7 @@ impl Vassal {
                 self.stop_leftovers(pid);
                 self.quick_deaths = if lived < Duration::from_secs(10) { self.quick_deaths + 1 } else { 0 };
                 let delay = Duration::from_millis(if self.quick_deaths == 0 { 0 } else { 500u64 << self.quick_deaths.min(6) });
-                eprintln!("oxwsgi emperor: vassal {} (pid: {}) died ({}), respawning in {:.1}s", self.name, pid, status, delay.as_secs_f64());
+                crate::logln!("oxwsgi emperor: vassal {} (pid: {}) died ({}), respawning in {:.1}s", self.name, pid, status, delay.as_secs_f64());
                 self.state = State::Respawn(Instant::now() + delay);
             }
         }

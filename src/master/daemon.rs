@@ -23,7 +23,7 @@ pub fn daemonize(logfile: &Path) -> Result<(), String> {
                 std::process::exit(0);
             }
             let why = if msg.is_empty() { format!("the server exited during start-up; see {}", logfile.display()) } else { msg };
-            eprintln!("oxwsgi: {}", why.trim_end());
+            crate::logln!("oxwsgi: {}", why.trim_end());
             std::process::exit(1);
         }
         nix::unistd::ForkResult::Child => {
@@ -61,7 +61,7 @@ pub fn sd_notify(msg: &str) {
     };
     let sent = addr.and_then(|a| std::os::unix::net::UnixDatagram::unbound().and_then(|s| s.send_to_addr(msg.as_bytes(), &a)));
     if let Err(e) = sent {
-        eprintln!("oxwsgi: cannot notify systemd at {}: {}", path, e);
+        crate::logln!("oxwsgi: cannot notify systemd at {}: {}", path, e);
     }
 }
 

@@ -15,7 +15,7 @@ pub fn run(cfg: Config) -> i32 {
     match start(cfg) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("oxwsgi: {}", e);
+            crate::logln!("oxwsgi: {}", e);
             daemon::report_failure(&e);
             1
         }
@@ -55,7 +55,7 @@ fn start(cfg: Config) -> Result<i32, String> {
             crate::options::Proto::Http => "HTTP",
             crate::options::Proto::Uwsgi => "uwsgi",
         };
-        eprintln!("oxwsgi: {} socket bound to {} (fd {})", what, b.spec.addr, std::os::fd::AsRawFd::as_raw_fd(&b.fd));
+        crate::logln!("oxwsgi: {} socket bound to {} (fd {})", what, b.spec.addr, std::os::fd::AsRawFd::as_raw_fd(&b.fd));
     }
     for (p, atomic) in [(&cfg.pidfile, false), (&cfg.safe_pidfile, true)] {
         if let Some(p) = p {
@@ -64,6 +64,8 @@ fn start(cfg: Config) -> Result<i32, String> {
     }
     if cfg.uid.is_some() || cfg.gid.is_some() {
         privileges::drop_privileges(cfg.uid.as_deref(), cfg.gid.as_deref())?;
+    } else if nix::unistd::geteuid().is_root() {
+        crate::logln!("oxwsgi: *** WARNING: the app runs as root; give --uid and --gid to drop privileges after binding ***");
     }
     crate::python::interp::start(&cfg).map_err(|e| e.0)?;
     let cfg = Arc::new(cfg);
@@ -88,7 +90,7 @@ fn start(cfg: Config) -> Result<i32, String> {
         reexec(&cfg, &bound);
     }
     cleanup(&cfg, &bound);
-    eprintln!("oxwsgi: goodbye");
+    crate::logln!("oxwsgi: goodbye");
     Ok(0)
 }
 
@@ -143,8 +145,8 @@ fn cleanup(cfg: &Config, bound: &[net::Bound]) {
 fn reexec(cfg: &Config, bound: &[net::Bound]) -> ! {
     net::prepare_inherit(bound);
     let exe = std::env::current_exe().unwrap_or_else(|_| "oxwsgi".into());
-    eprintln!("oxwsgi: reloading: executing {} again", exe.display());
+    crate::logln!("oxwsgi: reloading: executing {} again", exe.display());
     let err = std::os::unix::process::CommandExt::exec(std::process::Command::new(&exe).args(&cfg.argv));
-    eprintln!("oxwsgi: reload failed, cannot execute {}: {}", exe.display(), err);
+    crate::logln!("oxwsgi: reload failed, cannot execute {}: {}", exe.display(), err);
     std::process::exit(1);
 }

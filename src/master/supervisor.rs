@@ -52,20 +52,20 @@ fn spawn(cfg: &Arc<Config>, bound: &[Bound], apps: &Option<Vec<App>>, slot: &mut
             let code = match worker::run(cfg.clone(), bound, apps, slot.id, || std::process::exit(0)) {
                 worker::Exit::Graceful { .. } => 0,
                 worker::Exit::Failed(e) => {
-                    eprintln!("oxwsgi: worker {} (pid {}) cannot start: {}", slot.id, std::process::id(), e);
+                    crate::logln!("oxwsgi: worker {} (pid {}) cannot start: {}", slot.id, std::process::id(), e);
                     22
                 }
             };
             std::process::exit(code);
         }
         Ok(nix::unistd::ForkResult::Parent { child }) => {
-            eprintln!("oxwsgi: spawned worker {} (pid: {})", slot.id, child);
+            crate::logln!("oxwsgi: spawned worker {} (pid: {})", slot.id, child);
             slot.pid = Some(child);
             slot.started = Instant::now();
             slot.respawn_at = None;
         }
         Err(e) => {
-            eprintln!("oxwsgi: cannot fork worker {}: {}; retrying in 1s", slot.id, e);
+            crate::logln!("oxwsgi: cannot fork worker {}: {}; retrying in 1s", slot.id, e);
             slot.respawn_at = Some(Instant::now() + Duration::from_secs(1));
         }
     }
@@ -104,19 +104,18 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
                 Some(Signal::SIGHUP) if ending.is_none() && !config_still_valid(&cfg) => {}
                 Some(Signal::SIGTERM) | Some(Signal::SIGHUP) if ending.is_none() => {
                     let reload = sig == Some(Signal::SIGHUP);
-                    eprintln!("oxwsgi: {} received: {} gracefully, workers finish their requests (up to --reload-mercy {}s)", if reload { "SIGHUP" } else { "SIGTERM" }, if reload { "reloading" } else { "stopping" }, cfg.reload_mercy);
+                    crate::logln!("oxwsgi: {} received: {} gracefully, workers finish their requests (up to --reload-mercy {}s)", if reload { "SIGHUP" } else { "SIGTERM" }, if reload { "reloading" } else { "stopping" }, cfg.reload_mercy);
                     signal_all(&slots, Signal::SIGTERM);
                     ending = Some((if reload { MasterExit::Reload } else { MasterExit::Stop }, Instant::now() + Duration::from_secs(cfg.reload_mercy)));
                 }
                 Some(Signal::SIGINT) | Some(Signal::SIGQUIT) => {
-                    eprintln!("oxwsgi: {} received: stopping now", sig.unwrap());
+                    crate::logln!("oxwsgi: {} received: stopping now", sig.unwrap());
                     signal_all(&slots, Signal::SIGINT);
                     ending = Some((MasterExit::Stop, Instant::now() + Duration::from_secs(3)));
                 }
                 Some(Signal::SIGUSR1) => {
-                    for s in &slots {
-                        eprintln!("oxwsgi: worker {} pid {} running for {}s", s.id, s.pid.map(|p| p.to_string()).unwrap_or("-".into()), s.started.elapsed().as_secs());
-                    }
+                    crate::logln!("oxwsgi: master (pid {}): {} workers; each logs its own numbers", std::process::id(), slots.iter().filter(|s| s.pid.is_some()).count());
+                    signal_all(&slots, Signal::SIGUSR1);
                 }
                 Some(Signal::SIGTTIN) if ending.is_none() => {
                     let id = slots.len() + 1;
@@ -126,7 +125,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
                 }
                 Some(Signal::SIGTTOU) if ending.is_none() && slots.len() > 1 => {
                     let s = slots.pop().unwrap();
-                    eprintln!("oxwsgi: SIGTTOU: stopping worker {}", s.id);
+                    crate::logln!("oxwsgi: SIGTTOU: stopping worker {}", s.id);
                     if let Some(p) = s.pid {
                         let _ = kill(p, Signal::SIGTERM);
                     }
@@ -142,7 +141,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
                     if !config_still_valid(&cfg) {
                         continue;
                     }
-                    eprintln!("oxwsgi: {} was touched (--touch-reload): reloading gracefully", p.display());
+                    crate::logln!("oxwsgi: {} was touched (--touch-reload): reloading gracefully", p.display());
                     signal_all(&slots, Signal::SIGTERM);
                     ending = Some((MasterExit::Reload, Instant::now() + Duration::from_secs(cfg.reload_mercy)));
                     break;
@@ -158,7 +157,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
                     let Some(slot) = slots.iter_mut().find(|s| s.pid == Some(pid)) else { continue };
                     slot.pid = None;
                     if ending.is_some() {
-                        eprintln!("oxwsgi: worker {} (pid: {}) stopped ({})", slot.id, pid, describe(st));
+                        crate::logln!("oxwsgi: worker {} (pid: {}) stopped ({})", slot.id, pid, describe(st));
                         continue;
                     }
                     let lived = slot.started.elapsed();
@@ -169,7 +168,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
                         slot.quick_deaths = 0;
                     }
                     let delay = if slot.quick_deaths == 0 { Duration::ZERO } else { Duration::from_millis(250u64 << slot.quick_deaths.min(7)) };
-                    eprintln!(
+                    crate::logln!(
                         "oxwsgi: worker {} (pid: {}) {} after {:.1}s, respawning{}",
                         slot.id,
                         pid,
@@ -186,7 +185,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
                 return ending.unwrap().0;
             }
             if Instant::now() >= *deadline {
-                eprintln!("oxwsgi: workers still busy past the deadline: killing them");
+                crate::logln!("oxwsgi: workers still busy past the deadline: killing them");
                 signal_all(&slots, Signal::SIGKILL);
                 for s in slots.iter_mut() {
                     if let Some(p) = s.pid.take() {
@@ -212,7 +211,7 @@ fn config_still_valid(cfg: &Config) -> bool {
     match crate::options::parse_args(&cfg.argv) {
         Ok(_) => true,
         Err(e) => {
-            eprintln!("oxwsgi: not reloading, the configuration is broken: {}", e);
+            crate::logln!("oxwsgi: not reloading, the configuration is broken: {}", e);
             false
         }
     }

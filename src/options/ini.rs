@@ -60,8 +60,8 @@ pub fn parse_ini(text: &str, path: &Path, section: &str, col: &mut Collector, de
             continue;
         }
         let (key, value) = match line.split_once('=') {
-            Some((k, v)) => (k.trim(), Some(v.trim())),
-            None => (line, None),
+            Some((k, v)) => (k.trim(), Some(strip_inline_comment(v).trim())),
+            None => (strip_inline_comment(line).trim(), None),
         };
         let value = match value {
             Some(v) => Some(expand(v, path, col, &origin)?),
@@ -91,6 +91,21 @@ pub fn parse_ini(text: &str, path: &Path, section: &str, col: &mut Collector, de
         return Err(ConfigError::new(None, format!("{}: no [{}] section in this file", file, section)));
     }
     Ok(())
+}
+
+/// Drops a trailing ` # comment`. uWSGI keeps it in the value, so the
+/// tutorial's `harakiri = 20 # respawn processes taking more than 20
+/// seconds` only works there because atoi stops at the space, and its
+/// `safe-pidfile = /tmp/project-master.pid # create a pidfile` names a file
+/// with the comment in it. A `#` not preceded by white space stays.
+fn strip_inline_comment(v: &str) -> &str {
+    let b = v.as_bytes();
+    for i in 1..b.len() {
+        if b[i] == b'#' && (b[i - 1] == b' ' || b[i - 1] == b'\t') {
+            return &v[..i];
+        }
+    }
+    v
 }
 
 /// Every `%(name)` the file refers to.
@@ -160,7 +175,7 @@ fn expand(v: &str, path: &Path, col: &Collector, origin: &Origin) -> Result<Stri
                 let name = &v[i + 2..i + close];
                 match std::env::var(name) {
                     Ok(val) => out.push_str(&val),
-                    Err(_) => eprintln!("oxwsgi: {}: environment variable {} is not set, using an empty value", origin, name),
+                    Err(_) => crate::logln!("oxwsgi: {}: environment variable {} is not set, using an empty value", origin, name),
                 }
                 while let Some(&(j, _)) = chars.peek() {
                     chars.next();
@@ -213,6 +228,21 @@ mod tests {
         assert_eq!(pairs(&c), vec![("socket", Some(":1")), ("socket", Some(":2")), ("env", Some("A=1")), ("env", Some("B=2"))]);
         let c = parse(text, "more").unwrap();
         assert_eq!(pairs(&c), vec![("processes", Some("3"))]);
+    }
+
+    #[test]
+    fn inline_comments_as_in_the_tutorial() {
+        let text = "[uwsgi]\nenv = DJANGO_SETTINGS_MODULE=mysite.settings # set an environment variable\nsafe-pidfile = /tmp/project-master.pid # create a pidfile\nmaster # a flag\nwsgi-file = /srv/a#b.py\n";
+        let c = parse(text, "uwsgi").unwrap();
+        assert_eq!(
+            pairs(&c),
+            vec![
+                ("env", Some("DJANGO_SETTINGS_MODULE=mysite.settings")),
+                ("safe-pidfile", Some("/tmp/project-master.pid")),
+                ("master", None),
+                ("wsgi-file", Some("/srv/a#b.py")),
+            ]
+        );
     }
 
     #[test]

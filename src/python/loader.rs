@@ -60,7 +60,7 @@ pub fn load_apps(py: Python<'_>, specs: &[AppSpec]) -> Result<Vec<App>, String> 
         match res {
             Ok(app) => {
                 let at = if spec.mountpoint.is_empty() { String::new() } else { format!(" at {}", spec.mountpoint) };
-                eprintln!("oxwsgi: WSGI app {} ({}){} ready in process {}", apps.len(), what, at, std::process::id());
+                crate::logln!("oxwsgi: WSGI app {} ({}){} ready in process {}", apps.len(), what, at, std::process::id());
                 apps.push(App { mountpoint: spec.mountpoint.clone(), callable: app.unbind() });
             }
             Err(e) => {

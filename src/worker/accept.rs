@@ -41,7 +41,7 @@ pub fn start(fd: OwnedFd, unix: bool, stop: Arc<AtomicBool>) -> std::io::Result<
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut) => {}
                 Err(e) => {
                     // EMFILE and friends: wait a little instead of spinning.
-                    eprintln!("oxwsgi: accept() failed: {}", e);
+                    crate::logln!("oxwsgi: accept() failed: {}", e);
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }

@@ -47,7 +47,7 @@ impl Sink {
         self.total += data.len() as u64;
         if self.file.is_none() && self.mem.len() + data.len() > self.threshold {
             let mut f = spool_file().map_err(|e| {
-                eprintln!("oxwsgi: cannot create a temp file for a request body: {}", e);
+                crate::logln!("oxwsgi: cannot create a temp file for a request body: {}", e);
                 BodyError::Refuse("500 Internal Server Error", "cannot spool the request body")
             })?;
             f.write_all(&self.mem).map_err(spool_err)?;
@@ -76,7 +76,7 @@ impl Sink {
 }
 
 fn spool_err(e: std::io::Error) -> BodyError {
-    eprintln!("oxwsgi: cannot write a request body to its temp file: {}", e);
+    crate::logln!("oxwsgi: cannot write a request body to its temp file: {}", e);
     if e.raw_os_error() == Some(libc::ENOSPC) {
         BodyError::Refuse("507 Insufficient Storage", "no space left to spool the request body")
     } else {

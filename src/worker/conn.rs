@@ -96,7 +96,7 @@ async fn refuse(s: &mut Stream, http11: bool, status: &str, why: &str) {
 }
 
 fn log_refusal(peer: &Peer, what: &str, why: &str) {
-    eprintln!("oxwsgi: {} from {}: {}", what, String::from_utf8_lossy(&peer.addr), why);
+    crate::logln!("oxwsgi: {} from {}: {}", what, String::from_utf8_lossy(&peer.addr), why);
 }
 
 /// Waits for more bytes: between keep-alive requests, an idle wait that a

@@ -100,7 +100,7 @@ pub fn start_watchdog(limit: Duration, grace: Duration, worker_id: usize, main: 
                 let Some(started) = r.started else { continue };
                 let ran = started.elapsed();
                 if ran > limit + grace {
-                    eprintln!(
+                    crate::logln!(
                         "oxwsgi: HARAKIRI: worker {} (pid {}) is still stuck in {} {:.1}s after it was interrupted (--harakiri-graceful-timeout {}): killing it",
                         worker_id,
                         std::process::id(),
@@ -112,7 +112,7 @@ pub fn start_watchdog(limit: Duration, grace: Duration, worker_id: usize, main: 
                 }
                 if ran > limit && !r.interrupted {
                     r.interrupted = true;
-                    eprintln!(
+                    crate::logln!(
                         "oxwsgi: HARAKIRI: {} on worker {} (pid {}) ran past --harakiri {}s: interrupting it",
                         r.what,
                         worker_id,

@@ -36,6 +36,8 @@ pub struct Shared {
     pub stopping: watch::Receiver<bool>,
     stop_tx: watch::Sender<bool>,
     active: Cell<usize>,
+    /// How many of `active` are accept loops rather than connections.
+    listeners: Cell<usize>,
     idle: tokio::sync::Notify,
     started: std::time::Instant,
 }
@@ -51,16 +53,31 @@ impl Shared {
         }
         let max = self.cfg.max_requests + self.worker_id as u64 * self.cfg.max_requests_delta;
         if self.cfg.max_requests > 0 && n >= max {
-            eprintln!("oxwsgi: worker {} (pid {}) served --max-requests {}, retiring", self.worker_id, self.pid, max);
+            crate::logln!("oxwsgi: worker {} (pid {}) served --max-requests {}, retiring", self.worker_id, self.pid, max);
             let _ = self.stop_tx.send(true);
         } else if self.cfg.reload_on_rss_mb > 0 {
             let rss = rss_bytes();
             if rss > self.cfg.reload_on_rss_mb * 1024 * 1024 {
-                eprintln!("oxwsgi: worker {} (pid {}) has {} MB resident, past --reload-on-rss {}: retiring", self.worker_id, self.pid, rss >> 20, self.cfg.reload_on_rss_mb);
+                crate::logln!("oxwsgi: worker {} (pid {}) has {} MB resident, past --reload-on-rss {}: retiring", self.worker_id, self.pid, rss >> 20, self.cfg.reload_on_rss_mb);
                 let _ = self.stop_tx.send(true);
             }
         }
         n
+    }
+}
+
+impl Shared {
+    /// SIGUSR1: one line of this worker's numbers.
+    fn log_stats(&self) {
+        crate::logln!(
+            "oxwsgi: worker {} (pid {}): {} requests, {} open connections, {} MB resident, up {}s",
+            self.worker_id,
+            self.pid,
+            self.requests.get(),
+            self.active.get().saturating_sub(self.listeners.get()),
+            rss_bytes() >> 20,
+            self.started.elapsed().as_secs()
+        );
     }
 }
 
@@ -153,6 +170,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             stopping,
             stop_tx,
             active: Cell::new(0),
+            listeners: Cell::new(0),
             idle: tokio::sync::Notify::new(),
             started: std::time::Instant::now(),
         });
@@ -198,10 +216,12 @@ enum Stop {
 /// Accepts and serves until a stop.
 async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
     use tokio::signal::unix::{SignalKind, signal};
+    // Registered before they are unblocked below (SIGUSR1 too).
     let mut term = signal(SignalKind::terminate()).expect("signal handler");
     let mut hup = signal(SignalKind::hangup()).expect("signal handler");
     let mut int = signal(SignalKind::interrupt()).expect("signal handler");
     let mut quit = signal(SignalKind::quit()).expect("signal handler");
+    let mut usr1 = signal(SignalKind::user_defined1()).expect("signal handler");
     // Only now, with the handlers in place, may signals reach this thread
     // (start-up keeps them blocked; the Python threads keep them blocked).
     let _ = crate::master::supervisor::master_signals().thread_unblock();
@@ -211,7 +231,7 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
         let mut rx = match accept::start(b.fd, unix, stop_accepting.clone()) {
             Ok(rx) => rx,
             Err(e) => {
-                eprintln!("oxwsgi: cannot accept on {}: {}", b.spec.addr, e);
+                crate::logln!("oxwsgi: cannot accept on {}: {}", b.spec.addr, e);
                 continue;
             }
         };
@@ -221,6 +241,7 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
         // Counted as a connection so a graceful stop waits for the sockets
         // accepted while it began.
         sh.active.set(sh.active.get() + 1);
+        sh.listeners.set(sh.listeners.get() + 1);
         let guard = ConnGuard(sh.clone());
         let sh2 = sh.clone();
         tokio::task::spawn_local(async move {
@@ -248,16 +269,20 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
                     }
                 }
             }
+            sh2.listeners.set(sh2.listeners.get() - 1);
         });
     }
 
     let mut stop = sh.stopping.clone();
-    let how = tokio::select! {
-        _ = term.recv() => Stop::Graceful,
-        _ = hup.recv() => Stop::Reload,
-        _ = stop.changed() => Stop::Graceful,
-        _ = int.recv() => return Stop::Abandon,
-        _ = quit.recv() => return Stop::Abandon,
+    let how = loop {
+        tokio::select! {
+            _ = usr1.recv() => sh.log_stats(),
+            _ = term.recv() => break Stop::Graceful,
+            _ = hup.recv() => break Stop::Reload,
+            _ = stop.changed() => break Stop::Graceful,
+            _ = int.recv() => return Stop::Abandon,
+            _ = quit.recv() => return Stop::Abandon,
+        }
     };
     let _ = sh.stop_tx.send(true);
     stop_accepting.store(true, Ordering::Release);
@@ -274,7 +299,7 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
     tokio::select! {
         _ = wait_idle => how,
         _ = tokio::time::sleep(Duration::from_secs(sh.cfg.reload_mercy)) => {
-            eprintln!("oxwsgi: worker {} (pid {}): requests still running after --reload-mercy {}s, abandoning them", sh.worker_id, sh.pid, sh.cfg.reload_mercy);
+            crate::logln!("oxwsgi: worker {} (pid {}): requests still running after --reload-mercy {}s, abandoning them", sh.worker_id, sh.pid, sh.cfg.reload_mercy);
             Stop::Abandon
         }
         _ = int.recv() => Stop::Abandon,

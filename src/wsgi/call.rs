@@ -32,13 +32,13 @@ fn describe(job_vars: &crate::proto::vars::Vars) -> String {
 }
 
 fn report(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars) {
-    eprintln!("oxwsgi: {} ({}), answering 500:", what, describe(vars));
+    crate::logln!("oxwsgi: {} ({}), answering 500:", what, describe(vars));
     e.print(py);
 }
 
 fn fail(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars, resp: &mut Responder) {
     if e.is_instance_of::<crate::worker::harakiri::HarakiriError>(py) {
-        eprintln!("oxwsgi: HARAKIRI: {} interrupted, answering 504; it was here:", describe(vars));
+        crate::logln!("oxwsgi: HARAKIRI: {} interrupted, answering 504; it was here:", describe(vars));
         e.print(py);
         resp.timed_out(py);
     } else {
@@ -94,7 +94,7 @@ pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) {
     match outcome.and(closed) {
         Ok(()) if resp.has_head() => resp.finish(py),
         Ok(()) => {
-            eprintln!("oxwsgi: the app returned without calling start_response ({}), answering 500", describe(&vars));
+            crate::logln!("oxwsgi: the app returned without calling start_response ({}), answering 500", describe(&vars));
             resp.fail(py);
         }
         Err(e) => fail(py, e, "exception while producing the response body", &vars, &mut resp),
