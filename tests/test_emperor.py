@@ -192,11 +192,12 @@ def test_emperor_uid_gid_as_in_the_tutorial(serve):
         assert get(port, "/")[1].decode() == want
         # --emperor-tyrant: each vassal runs as its file's owner.
         port2 = free_port()
-        (vdir / "owned.ini").write_text("[uwsgi]\nhttp = 127.0.0.1:%d\nwsgi-file = %s\n" % (port2, _who_app(d)))
+        tdir = d / "tyrant"
+        tdir.mkdir()
+        (tdir / "owned.ini").write_text("[uwsgi]\nhttp = 127.0.0.1:%d\nwsgi-file = %s\n" % (port2, _who_app(d)))
         nobody = pwd.getpwnam("nobody")
-        os.chown(vdir / "owned.ini", nobody.pw_uid, nobody.pw_gid)
-        (vdir / "site.ini").unlink()
-        tyrant = serve("--emperor", "%s/owned*.ini" % vdir, "--emperor-tyrant")
+        os.chown(tdir / "owned.ini", nobody.pw_uid, nobody.pw_gid)
+        tyrant = serve("--emperor", "%s/owned*.ini" % tdir, "--emperor-tyrant")
         wait_port(port2, proc=tyrant)
         assert get(port2, "/")[1].decode() == "%d:%d" % (nobody.pw_uid, nobody.pw_gid)
     finally:

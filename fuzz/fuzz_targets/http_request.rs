@@ -8,7 +8,7 @@ use oxwsgi::proto::{http, vars::Vars};
 fuzz_target!(|data: &[u8]| {
     let conn = http::ConnInfo { remote_addr: b"127.0.0.1", remote_port: b"1", server_name: b"localhost", server_port: b"80", url_scheme_https: false };
     let mut vars = Vars::default();
-    match http::parse_request(data, &conn, &mut vars) {
+    match http::parse_request(data, &conn, &mut vars, http::MAX_HEADERS) {
         Ok(Some(r)) => {
             assert!(r.head_len <= data.len());
             assert!(vars.get(b"REQUEST_METHOD").is_some());

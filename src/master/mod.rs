@@ -27,6 +27,11 @@ fn start(cfg: Config) -> Result<i32, String> {
     // that arrives while the app loads then stops us cleanly, with --vacuum,
     // instead of killing us with the default action.
     let _ = supervisor::master_signals().thread_block();
+    // Every connection is a descriptor; 1024 is a small soft limit for a
+    // server that keeps slow and idle clients waiting without threads.
+    if let Ok((_, hard)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard.min(1 << 20), hard);
+    }
     if let Some(spec) = cfg.emperor.clone() {
         return start_emperor(cfg, &spec);
     }

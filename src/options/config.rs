@@ -65,6 +65,12 @@ pub struct Config {
     pub post_buffering: usize,
     pub limit_post: u64,
     pub vacuum: bool,
+    // Limits and timeouts
+    pub http_max_headers: usize,
+    pub http_keepalive_requests: u64,
+    pub http_header_timeout: u64,
+    pub http_keepalive_timeout: u64,
+    pub socket_timeout: u64,
     // Processes
     pub master: bool,
     pub processes: usize,
@@ -114,6 +120,11 @@ impl Default for Config {
             post_buffering: 1 << 20,
             limit_post: 0,
             vacuum: false,
+            http_max_headers: crate::proto::http::MAX_HEADERS,
+            http_keepalive_requests: 1000,
+            http_header_timeout: 30,
+            http_keepalive_timeout: 60,
+            socket_timeout: 60,
             master: false,
             processes: 1,
             threads: 1,
@@ -257,6 +268,17 @@ impl Config {
                 "post-buffering" => c.post_buffering = num(o, 0)?,
                 "limit-post" => c.limit_post = num(o, 0)?,
                 "vacuum" => c.vacuum = flag(),
+                "http-max-headers" => {
+                    let n: usize = num(o, 1)?;
+                    if n > crate::proto::http::MAX_HEADERS_LIMIT {
+                        return Err(err(format!("http-max-headers {} is too many; the most is {}", n, crate::proto::http::MAX_HEADERS_LIMIT)));
+                    }
+                    c.http_max_headers = n;
+                }
+                "http-keepalive-requests" => c.http_keepalive_requests = num(o, 0)?,
+                "http-header-timeout" => c.http_header_timeout = num(o, 1)?,
+                "http-keepalive-timeout" => c.http_keepalive_timeout = num(o, 1)?,
+                "socket-timeout" => c.socket_timeout = num(o, 1)?,
                 "master" => c.master = flag(),
                 "processes" => c.processes = num(o, 1)?,
                 "threads" => c.threads = num(o, 1)?,

@@ -82,6 +82,11 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("buffer-size", [], Some('b'), Value, "Sockets", Yes, "largest request head / uwsgi vars block in bytes (default 65535, the most a uwsgi packet can carry)"),
     opt!("post-buffering", [], None, Value, "Sockets", Yes, "request bodies larger than this many bytes are spooled to a temp file (default 1048576)"),
     opt!("limit-post", [], None, Value, "Sockets", Yes, "largest request body in bytes, 0 for no limit (default 0); larger bodies get 413"),
+    opt!("http-max-headers", [], None, Value, "Limits and timeouts", Yes, "most request headers accepted (default 100, at most 1000); 431 past it"),
+    opt!("http-keepalive-requests", [], None, Value, "Limits and timeouts", Yes, "requests served on one keep-alive connection before it is closed (default 1000, 0 for no limit)"),
+    opt!("http-header-timeout", [], None, Value, "Limits and timeouts", Yes, "seconds to receive a whole request head (default 30): slowloris protection"),
+    opt!("http-keepalive-timeout", [], None, Value, "Limits and timeouts", Yes, "seconds an idle keep-alive connection is kept (default 60)"),
+    opt!("socket-timeout", [], None, Value, "Limits and timeouts", Yes, "seconds without progress reading a body or writing a response before the connection is dropped (default 60)"),
     opt!("vacuum", [], None, Flag, "Sockets", Yes, "remove the unix sockets and pidfiles we created at exit"),
     // Processes
     opt!("master", [], Some('M'), Flag, "Processes", Yes, "run a master process that supervises the workers"),

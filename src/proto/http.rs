@@ -3,8 +3,11 @@
 
 use super::vars::Vars;
 
-/// Most request headers we accept (RFC 9110 sets no limit; 431 past it).
+/// Default for the most request headers we accept (RFC 9110 sets no
+/// limit; 431 past it): --http-max-headers.
 pub const MAX_HEADERS: usize = 100;
+/// The largest --http-max-headers we allow.
+pub const MAX_HEADERS_LIMIT: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -46,14 +49,21 @@ pub struct ConnInfo<'a> {
 
 /// Parses a request head from `buf` into `vars`. `Ok(None)` means more
 /// bytes are needed.
-pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars) -> Result<Option<Request>, HttpError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
+pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars, max_headers: usize) -> Result<Option<Request>, HttpError> {
+    let mut stack = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut heap = Vec::new();
+    let headers: &mut [httparse::Header] = if max_headers <= MAX_HEADERS {
+        &mut stack[..max_headers]
+    } else {
+        heap.resize(max_headers.min(MAX_HEADERS_LIMIT), httparse::EMPTY_HEADER);
+        &mut heap
+    };
+    let mut req = httparse::Request::new(headers);
     let head_len = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError { status: "431 Request Header Fields Too Large", reason: "too many headers" }),
-        Err(httparse::Error::Version) => return Err(HttpError { status: "505 HTTP Version Not Supported", reason: "unsupported HTTP version" }),
+        Err(httparse::Error::Version) => return Err(version_error(buf)),
         Err(httparse::Error::HeaderName) => return Err(bad("invalid header name")),
         Err(httparse::Error::HeaderValue) => return Err(bad("invalid header value")),
         Err(httparse::Error::NewLine) | Err(httparse::Error::Status) => return Err(bad("malformed request line")),
@@ -114,7 +124,8 @@ pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars) -> Result<Opt
                 return Err(bad("conflicting Content-Length headers"));
             }
             if content_length.is_none() {
-                vars.push(b"CONTENT_LENGTH", value);
+                // The number, not the raw value (which may be "5, 5").
+                vars.push(b"CONTENT_LENGTH", n.to_string().as_bytes());
             }
             content_length = Some(n);
             continue;
@@ -207,6 +218,25 @@ pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars) -> Result<Opt
         http11,
         is_head: method == "HEAD",
     }))
+}
+
+/// 505 is for a well-formed version we do not speak (HTTP/2.0 on an
+/// HTTP/1 connection, HTTP/9.9); anything else in its place is a 400.
+fn version_error(buf: &[u8]) -> HttpError {
+    let line = buf.split(|&c| c == b'\n').next().unwrap_or(b"");
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let last = line.rsplit(|&c| c == b' ').next().unwrap_or(b"");
+    // httparse stops at the major digit when bytes trickle in, so a version
+    // may be seen whole ("HTTP/2.0") or cut short ("HTTP/2").
+    let well_formed = last.len() >= 6
+        && last.starts_with(b"HTTP/")
+        && last[5].is_ascii_digit()
+        && (last.len() == 6 || (last.len() == 8 && last[6] == b'.' && last[7].is_ascii_digit()));
+    if well_formed && line.split(|&c| c == b' ').count() == 3 {
+        HttpError { status: "505 HTTP Version Not Supported", reason: "unsupported HTTP version" }
+    } else {
+        bad("malformed request line")
+    }
 }
 
 fn parse_content_length(v: &[u8]) -> Result<u64, HttpError> {
@@ -485,7 +515,7 @@ mod tests {
 
     fn parse(raw: &str) -> Result<Option<(Request, Vars)>, HttpError> {
         let mut v = Vars::default();
-        parse_request(raw.as_bytes(), &conn(), &mut v).map(|r| r.map(|r| (r, v)))
+        parse_request(raw.as_bytes(), &conn(), &mut v, MAX_HEADERS).map(|r| r.map(|r| (r, v)))
     }
 
     fn get<'a>(v: &'a Vars, k: &str) -> Option<&'a str> {
@@ -556,6 +586,8 @@ mod tests {
             ("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", "400"),
             ("GET / HTTP/1.1\nHost: x\n\n", "400"),
             ("GET / HTTP/9.9\r\nHost: x\r\n\r\n", "505"),
+            ("GET / http/1.1\r\nHost: x\r\n\r\n", "400"),
+            ("GE T / HTTP/1.1\r\nHost: x\r\n\r\n", "400"),
             ("GET / HTTP/1.1\r\n\r\n", "400"),
             ("GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", "400"),
             ("GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n", "400"),

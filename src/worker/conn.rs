@@ -17,13 +17,25 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-/// Time allowed for a whole request head once its first byte arrived
-/// (slowloris), and between two reads of a body.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long an idle keep-alive connection is kept.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The connection timeouts, from the options of the same names.
+pub struct Timeouts {
+    /// --http-header-timeout: a whole request head (slowloris).
+    pub head: Duration,
+    /// --socket-timeout: between two reads of a body, or two writes.
+    pub io: Duration,
+    /// --http-keepalive-timeout: idle between requests.
+    pub idle: Duration,
+}
+
+impl Timeouts {
+    pub fn from_config(c: &crate::options::Config) -> Self {
+        Timeouts {
+            head: Duration::from_secs(c.http_header_timeout),
+            io: Duration::from_secs(c.socket_timeout),
+            idle: Duration::from_secs(c.http_keepalive_timeout),
+        }
+    }
+}
 
 pub struct Peer {
     pub addr: Vec<u8>,
@@ -76,9 +88,9 @@ async fn dispatch(sh: &Shared, s: &mut Stream, vars: Vars, body: Body, meta: Req
 /// Answers a refused request and closes without a reset: if we closed with
 /// unread input, the kernel would send RST and the client could lose our
 /// answer, so we half-close and drain what is in flight for a moment.
-async fn refuse(s: &mut Stream, http11: bool, status: &str, why: &str) {
+async fn refuse(s: &mut Stream, http11: bool, status: &str, why: &str, t: &Timeouts) {
     let body = format!("{}: {}\n", status, why);
-    if write_simple(s, http11, status, body.as_bytes(), false, WRITE_TIMEOUT).await.is_err() {
+    if write_simple(s, http11, status, body.as_bytes(), false, t.io).await.is_err() {
         return;
     }
     let _ = s.shutdown().await;
@@ -115,7 +127,7 @@ async fn fill(s: &mut Stream, buf: &mut BytesMut, sh: &Shared, deadline: Option<
                 return false;
             }
             tokio::select! {
-                r = tokio::time::timeout(IDLE_TIMEOUT, s.read_buf(buf)) => matches!(r, Ok(Ok(n)) if n > 0),
+                r = tokio::time::timeout(sh.timeouts.idle, s.read_buf(buf)) => matches!(r, Ok(Ok(n)) if n > 0),
                 _ = stop.changed() => false,
             }
         }
@@ -124,31 +136,41 @@ async fn fill(s: &mut Stream, buf: &mut BytesMut, sh: &Shared, deadline: Option<
 
 pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
     let mut buf = BytesMut::with_capacity(8192);
-    let limits = Limits { post_buffering: sh.cfg.post_buffering, limit_post: sh.cfg.limit_post, read_timeout: READ_TIMEOUT };
+    let t = &sh.timeouts;
+    let limits = Limits { post_buffering: sh.cfg.post_buffering, limit_post: sh.cfg.limit_post, read_timeout: t.io };
     let info = ConnInfo { remote_addr: &peer.addr, remote_port: &peer.port, server_name: &peer.server_name, server_port: &peer.server_port, url_scheme_https: false };
     let mut first = true;
+    let mut served = 0u64;
     loop {
         let mut vars = Vars::with_capacity(1024, 32);
-        let mut deadline: Option<Instant> = first.then(|| Instant::now() + HEAD_TIMEOUT);
+        let mut deadline: Option<Instant> = first.then(|| Instant::now() + t.head);
         first = false;
         let req = loop {
             if !buf.is_empty() {
-                match http::parse_request(&buf, &info, &mut vars) {
-                    Ok(Some(r)) => break r,
-                    Ok(None) if buf.len() > sh.cfg.buffer_size => {
-                        let status = if memchr::memchr(b'\n', &buf).is_none() { "414 URI Too Long" } else { "431 Request Header Fields Too Large" };
+                let parsed = http::parse_request(&buf, &info, &mut vars, sh.cfg.http_max_headers);
+                // The limit holds however the head arrived, in one read or many.
+                let too_big = match &parsed {
+                    Ok(Some(r)) => r.head_len > sh.cfg.buffer_size,
+                    Ok(None) => buf.len() > sh.cfg.buffer_size,
+                    Err(_) => false,
+                };
+                match parsed {
+                    _ if too_big => {
+                        let line_len = memchr::memchr(b'\n', &buf).unwrap_or(buf.len());
+                        let status = if line_len > sh.cfg.buffer_size { "414 URI Too Long" } else { "431 Request Header Fields Too Large" };
                         log_refusal(&peer, "request head too large", &format!("more than --buffer-size {} bytes", sh.cfg.buffer_size));
-                        refuse(&mut s, true, status, "the request head is larger than --buffer-size").await;
+                        refuse(&mut s, true, status, "the request head is larger than --buffer-size", t).await;
                         return;
                     }
+                    Ok(Some(r)) => break r,
                     Ok(None) => {}
                     Err(e) => {
                         log_refusal(&peer, "bad request", e.reason);
-                        refuse(&mut s, true, e.status, e.reason).await;
+                        refuse(&mut s, true, e.status, e.reason, t).await;
                         return;
                     }
                 }
-                deadline.get_or_insert_with(|| Instant::now() + HEAD_TIMEOUT);
+                deadline.get_or_insert_with(|| Instant::now() + t.head);
             }
             if !fill(&mut s, &mut buf, &sh, deadline).await {
                 return;
@@ -166,12 +188,14 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
             Ok(b) => b,
             Err(BodyError::Refuse(status, why)) => {
                 log_refusal(&peer, "request body refused", why);
-                refuse(&mut s, req.http11, status, why).await;
+                refuse(&mut s, req.http11, status, why, t).await;
                 return;
             }
             Err(BodyError::Gone) => return,
         };
-        let meta = ReqMeta { http11: req.http11, keep_alive: req.keep_alive, is_head: req.is_head, allow_chunked: true, write_timeout: WRITE_TIMEOUT };
+        served += 1;
+        let last = sh.cfg.http_keepalive_requests > 0 && served >= sh.cfg.http_keepalive_requests;
+        let meta = ReqMeta { http11: req.http11, keep_alive: req.keep_alive && !last, is_head: req.is_head, allow_chunked: true, write_timeout: t.io };
         let out = dispatch(&sh, &mut s, vars, body, meta, started).await;
         if !out.reusable || *sh.stopping.borrow() {
             let _ = s.shutdown().await;
@@ -181,12 +205,13 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
 }
 
 pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
-    let limits = Limits { post_buffering: sh.cfg.post_buffering, limit_post: sh.cfg.limit_post, read_timeout: READ_TIMEOUT };
+    let t = &sh.timeouts;
+    let limits = Limits { post_buffering: sh.cfg.post_buffering, limit_post: sh.cfg.limit_post, read_timeout: t.io };
     let mut hdr = [0u8; uwsgi::HEADER_LEN];
-    let read = async |s: &mut Stream, b: &mut [u8]| matches!(tokio::time::timeout(HEAD_TIMEOUT, s.read_exact(b)).await, Ok(Ok(_)));
+    let read = async |s: &mut Stream, b: &mut [u8]| matches!(tokio::time::timeout(t.head, s.read_exact(b)).await, Ok(Ok(_)));
     // The first byte alone tells an empty connection (a health check, a
     // closed pool slot) from a truncated packet, which is worth a log line.
-    match tokio::time::timeout(IDLE_TIMEOUT, s.read(&mut hdr[..1])).await {
+    match tokio::time::timeout(t.idle, s.read(&mut hdr[..1])).await {
         Ok(Ok(1)) => {}
         _ => return,
     }
@@ -228,12 +253,12 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
         Ok(b) => b,
         Err(BodyError::Refuse(status, why)) => {
             log_refusal(&peer, "request body refused", why);
-            refuse(&mut s, http11, status, why).await;
+            refuse(&mut s, http11, status, why, t).await;
             return;
         }
         Err(BodyError::Gone) => return,
     };
-    let meta = ReqMeta { http11, keep_alive: false, is_head, allow_chunked: false, write_timeout: WRITE_TIMEOUT };
+    let meta = ReqMeta { http11, keep_alive: false, is_head, allow_chunked: false, write_timeout: t.io };
     dispatch(&sh, &mut s, vars, body, meta, started).await;
     let _ = s.shutdown().await;
 }

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 /// What the connections of one worker share.
 pub struct Shared {
     pub cfg: Arc<Config>,
+    pub timeouts: conn::Timeouts,
     pub pool: Submitter,
     pub pid: u32,
     pub worker_id: usize,
@@ -162,6 +163,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start the I/O runtime: {}", e))?;
         let (stop_tx, stopping) = watch::channel(false);
         let sh = Rc::new(Shared {
+            timeouts: conn::Timeouts::from_config(&io_cfg),
             cfg: io_cfg,
             pool: submitter,
             pid: std::process::id(),
