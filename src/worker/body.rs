@@ -13,8 +13,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 pub enum BodyError {
     /// Refuse with this status (413, 400, 408); the connection is closed.
     Refuse(&'static str, &'static str),
-    /// The client went away or timed out; nothing to answer.
-    Gone,
+    /// The client went away or stalled past --socket-timeout (which); the
+    /// connection is dropped.
+    Gone(&'static str),
 }
 
 impl From<HttpError> for BodyError {
@@ -96,7 +97,8 @@ async fn read_more<S: AsyncRead + Unpin>(s: &mut S, buf: &mut BytesMut, t: Durat
     }
     match tokio::time::timeout(t, s.read_buf(buf)).await {
         Ok(Ok(n)) if n > 0 => Ok(()),
-        _ => Err(BodyError::Gone),
+        Ok(_) => Err(BodyError::Gone("the client disconnected in the middle of its body")),
+        Err(_) => Err(BodyError::Gone("no body bytes within --socket-timeout")),
     }
 }
 

@@ -45,7 +45,7 @@ pub struct Peer {
 }
 
 /// Hands the request to Python and writes its response; logs the line.
-async fn dispatch(sh: &Shared, s: &mut Stream, vars: Vars, body: Body, meta: ReqMeta, started: Instant) -> Outcome {
+async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Body, meta: ReqMeta, started: Instant) -> Outcome {
     let log_info = (!sh.cfg.disable_logging).then(|| {
         (
             vars.len(),
@@ -59,6 +59,10 @@ async fn dispatch(sh: &Shared, s: &mut Stream, vars: Vars, body: Body, meta: Req
     let (tx, rx) = mpsc::channel(8);
     sh.pool.submit(Job { vars, body, https: false, tx });
     let out = write_response(s, rx, &meta).await;
+    if let Some(why) = out.broken {
+        let what = log_info.as_ref().map(|l| format!("{} {}", String::from_utf8_lossy(&l.2), String::from_utf8_lossy(&l.3))).unwrap_or_default();
+        log_refusal(peer, &format!("response to {} not delivered", what), why);
+    }
     let n = sh.count_request();
     if let Some((nv, nb, method, uri, addr, proto)) = log_info {
         RequestLog {
@@ -108,30 +112,48 @@ async fn refuse(s: &mut Stream, http11: bool, status: &str, why: &str, t: &Timeo
 }
 
 fn log_refusal(peer: &Peer, what: &str, why: &str) {
-    crate::logln!("oxwsgi: {} from {}: {}", what, String::from_utf8_lossy(&peer.addr), why);
+    let who = if peer.addr.is_empty() { format!("a client of {}", String::from_utf8_lossy(&peer.server_name)) } else { String::from_utf8_lossy(&peer.addr).into_owned() };
+    crate::logln!("oxwsgi: {} from {}: {}", what, who, why);
 }
 
 /// Waits for more bytes: between keep-alive requests, an idle wait that a
 /// graceful stop interrupts; for a connection's first request or inside a
 /// head, the slowloris deadline (a client that connected just before a
 /// stop still gets its answer).
-async fn fill(s: &mut Stream, buf: &mut BytesMut, sh: &Shared, deadline: Option<Instant>) -> bool {
+async fn fill(s: &mut Stream, buf: &mut BytesMut, sh: &Shared, deadline: Option<Instant>) -> Fill {
     if buf.capacity() - buf.len() < 4096 {
         buf.reserve(8192);
     }
-    match deadline {
-        Some(d) => matches!(tokio::time::timeout_at(d.into(), s.read_buf(buf)).await, Ok(Ok(n)) if n > 0),
-        None => {
-            let mut stop = sh.stopping.clone();
-            if *stop.borrow() {
-                return false;
-            }
-            tokio::select! {
-                r = tokio::time::timeout(sh.timeouts.idle, s.read_buf(buf)) => matches!(r, Ok(Ok(n)) if n > 0),
-                _ = stop.changed() => false,
-            }
+    let got = |r: std::io::Result<usize>| match r {
+        Ok(n) if n > 0 => Fill::Data,
+        _ => Fill::Closed,
+    };
+    if let Some(d) = deadline {
+        return match tokio::time::timeout_at(d.into(), s.read_buf(buf)).await {
+            Ok(r) => got(r),
+            Err(_) => Fill::TimedOut,
+        };
+    }
+    let mut stop = sh.stopping.clone();
+    if !*stop.borrow() {
+        tokio::select! {
+            r = tokio::time::timeout(sh.timeouts.idle, s.read_buf(buf)) => return r.map_or(Fill::Closed, got),
+            _ = stop.changed() => {}
         }
     }
+    // Stopping: a request already on its way still gets an answer (with
+    // Connection: close); an idle connection is closed after a moment.
+    tokio::time::timeout(STOP_GRACE, s.read_buf(buf)).await.map_or(Fill::Closed, got)
+}
+
+/// How long an idle keep-alive connection may still bring a request once
+/// its worker is stopping.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+enum Fill {
+    Data,
+    Closed,
+    TimedOut,
 }
 
 pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
@@ -172,8 +194,19 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
                 }
                 deadline.get_or_insert_with(|| Instant::now() + t.head);
             }
-            if !fill(&mut s, &mut buf, &sh, deadline).await {
-                return;
+            match fill(&mut s, &mut buf, &sh, deadline).await {
+                Fill::Data => {}
+                Fill::TimedOut => {
+                    log_refusal(&peer, "request timed out", "the head did not arrive within --http-header-timeout");
+                    refuse(&mut s, true, "408 Request Timeout", "the request head did not arrive in time", t).await;
+                    return;
+                }
+                Fill::Closed => {
+                    if !buf.is_empty() {
+                        log_refusal(&peer, "client disconnected", "in the middle of its request head");
+                    }
+                    return;
+                }
             }
         };
         let started = Instant::now();
@@ -191,13 +224,23 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
                 refuse(&mut s, req.http11, status, why, t).await;
                 return;
             }
-            Err(BodyError::Gone) => return,
+            Err(BodyError::Gone(why)) => {
+                log_refusal(&peer, "request body not received", why);
+                return;
+            }
         };
         served += 1;
         let last = sh.cfg.http_keepalive_requests > 0 && served >= sh.cfg.http_keepalive_requests;
-        let meta = ReqMeta { http11: req.http11, keep_alive: req.keep_alive && !last, is_head: req.is_head, allow_chunked: true, write_timeout: t.io };
-        let out = dispatch(&sh, &mut s, vars, body, meta, started).await;
-        if !out.reusable || *sh.stopping.borrow() {
+        let meta = ReqMeta {
+            http11: req.http11,
+            keep_alive: req.keep_alive && !last,
+            is_head: req.is_head,
+            allow_chunked: true,
+            write_timeout: t.io,
+            stopping: sh.stopping.clone(),
+        };
+        let out = dispatch(&sh, &mut s, &peer, vars, body, meta, started).await;
+        if !out.reusable {
             let _ = s.shutdown().await;
             return;
         }
@@ -256,9 +299,12 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
             refuse(&mut s, http11, status, why, t).await;
             return;
         }
-        Err(BodyError::Gone) => return,
+        Err(BodyError::Gone(why)) => {
+            log_refusal(&peer, "request body not received", why);
+            return;
+        }
     };
-    let meta = ReqMeta { http11, keep_alive: false, is_head, allow_chunked: false, write_timeout: t.io };
-    dispatch(&sh, &mut s, vars, body, meta, started).await;
+    let meta = ReqMeta { http11, keep_alive: false, is_head, allow_chunked: false, write_timeout: t.io, stopping: sh.stopping.clone() };
+    dispatch(&sh, &mut s, &peer, vars, body, meta, started).await;
     let _ = s.shutdown().await;
 }

@@ -19,6 +19,10 @@ pub struct ReqMeta {
     /// whose responses end when the connection closes).
     pub allow_chunked: bool,
     pub write_timeout: Duration,
+    /// The worker is stopping: the answer says `Connection: close`, so a
+    /// keep-alive client reconnects (to another worker) instead of racing
+    /// our close with its next request.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// What happened, for the log and the keep-alive decision.
@@ -29,6 +33,8 @@ pub struct Outcome {
     pub headers_bytes: usize,
     /// The connection can serve another request.
     pub reusable: bool,
+    /// Why the response could not be delivered in full, if it could not.
+    pub broken: Option<&'static str>,
 }
 
 const INTERNAL_ERROR: &[u8] = b"Internal Server Error\n";
@@ -64,6 +70,13 @@ async fn write_timed(s: &mut Stream, parts: &[&[u8]], t: Duration) -> std::io::R
     }
 }
 
+fn why(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut => "the client stopped reading (--socket-timeout)",
+        _ => "the client disconnected",
+    }
+}
+
 /// Writes a response we make ourselves (errors, 100 Continue refusals).
 pub async fn write_simple(s: &mut Stream, http11: bool, status: &str, body: &[u8], keep_alive: bool, t: Duration) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(128);
@@ -88,7 +101,7 @@ fn choose_framing(meta: &ReqMeta, head: &ResponseHead, complete_len: Option<usiz
 
 /// Reads the Python thread's events and writes the response.
 pub async fn write_response(s: &mut Stream, mut rx: mpsc::Receiver<RespEvent>, meta: &ReqMeta) -> Outcome {
-    let mut out = Outcome { status: Vec::new(), body_bytes: 0, headers: 0, headers_bytes: 0, reusable: false };
+    let mut out = Outcome { status: Vec::new(), body_bytes: 0, headers: 0, headers_bytes: 0, reusable: false, broken: None };
     let first = rx.recv().await;
     let (head, complete) = match first {
         Some(RespEvent::Complete(h, b)) => (h, Some(b)),
@@ -99,15 +112,15 @@ pub async fn write_response(s: &mut Stream, mut rx: mpsc::Receiver<RespEvent>, m
                 _ => ("500 Internal Server Error", INTERNAL_ERROR),
             };
             out.status = status.as_bytes().to_vec();
-            out.reusable = meta.keep_alive;
-            let ok = write_simple(s, meta.http11, status, body, meta.keep_alive, meta.write_timeout).await.is_ok();
+            out.reusable = meta.keep_alive && !*meta.stopping.borrow();
+            let ok = write_simple(s, meta.http11, status, body, out.reusable, meta.write_timeout).await.is_ok();
             out.reusable &= ok;
             out.body_bytes = body.len() as u64;
             return out;
         }
     };
     let (framing, add_len) = choose_framing(meta, &head, complete.as_ref().map(|b| b.len()));
-    let mut keep_alive = meta.keep_alive && !head.close && framing != BodyFraming::Close;
+    let mut keep_alive = meta.keep_alive && !head.close && framing != BodyFraming::Close && !*meta.stopping.borrow();
     // A body shorter than the app's Content-Length would leave the client
     // waiting for bytes that never come: close instead of reusing.
     if let (Some(cl), Some(b)) = (head.content_length, &complete) {
@@ -123,14 +136,16 @@ pub async fn write_response(s: &mut Stream, mut rx: mpsc::Receiver<RespEvent>, m
     let send_body = !matches!(framing, BodyFraming::Empty);
     if let Some(body) = complete {
         let body: &[u8] = if send_body { &body } else { &[] };
-        if write_timed(s, &[&h, body], meta.write_timeout).await.is_err() {
+        if let Err(e) = write_timed(s, &[&h, body], meta.write_timeout).await {
+            out.broken = Some(why(&e));
             return out;
         }
         out.body_bytes = body.len() as u64;
         out.reusable = keep_alive;
         return out;
     }
-    if write_timed(s, &[&h], meta.write_timeout).await.is_err() {
+    if let Err(e) = write_timed(s, &[&h], meta.write_timeout).await {
+        out.broken = Some(why(&e));
         return out;
     }
     let chunked = framing == BodyFraming::Chunked;
@@ -146,7 +161,8 @@ pub async fn write_response(s: &mut Stream, mut rx: mpsc::Receiver<RespEvent>, m
                 } else {
                     write_timed(s, &[&d], meta.write_timeout).await
                 };
-                if r.is_err() {
+                if let Err(e) = r {
+                    out.broken = Some(why(&e));
                     return out;
                 }
                 out.body_bytes += d.len() as u64;
@@ -156,14 +172,25 @@ pub async fn write_response(s: &mut Stream, mut rx: mpsc::Receiver<RespEvent>, m
                     continue;
                 }
                 let r = tokio::time::timeout(meta.write_timeout.max(Duration::from_secs(1)) * 10, s.sendfile(&file, offset, len)).await;
-                if !matches!(r, Ok(Ok(()))) {
-                    return out;
+                match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        out.broken = Some(why(&e));
+                        return out;
+                    }
+                    Err(_) => {
+                        out.broken = Some("the client stopped reading (--socket-timeout)");
+                        return out;
+                    }
                 }
                 out.body_bytes += len;
             }
             Some(RespEvent::End) => {
-                if chunked && write_timed(s, &[http::LAST_CHUNK], meta.write_timeout).await.is_err() {
-                    return out;
+                if chunked {
+                    if let Err(e) = write_timed(s, &[http::LAST_CHUNK], meta.write_timeout).await {
+                        out.broken = Some(why(&e));
+                        return out;
+                    }
                 }
                 if let Some(cl) = head.content_length {
                     keep_alive &= out.body_bytes >= cl || !send_body;
@@ -174,7 +201,10 @@ pub async fn write_response(s: &mut Stream, mut rx: mpsc::Receiver<RespEvent>, m
             }
             // The app failed mid-body, or its thread is gone: cut the
             // connection so the client sees a truncated response.
-            _ => return out,
+            _ => {
+                out.broken = Some("the app failed in the middle of the body");
+                return out;
+            }
         }
     }
 }

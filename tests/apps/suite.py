@@ -111,6 +111,13 @@ def application(environ, start_response):
         import time
         time.sleep(float(environ.get("QUERY_STRING") or "1"))
         return json_response(start_response, {"pid": os.getpid(), "slept": True})
+    if path == "/crash":
+        import ctypes
+        ctypes.string_at(0)  # a C extension's segfault
+    if path == "/big":
+        n = int(environ.get("QUERY_STRING") or "64")
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(n << 20))])
+        return (b"b" * (1 << 20) for _ in range(n))
     if path == "/hog":
         HOG.append(bytearray(b"x" * (64 * 1024 * 1024)))
         return json_response(start_response, {"pid": os.getpid()})
