@@ -22,6 +22,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from procs import free_port, rss_mb, tree  # noqa: E402
+
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 OX = ROOT / "target" / "release" / "oxwsgi"
@@ -29,10 +32,6 @@ VENV = pathlib.Path(sys.prefix)
 APPS = HERE / "apps"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port, proc, timeout=20):
@@ -59,31 +58,15 @@ def wait_unix(path, proc, timeout=20):
     raise TimeoutError("no socket %s" % path)
 
 
-def tree(pid):
-    out = [pid]
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                stat = open("/proc/%s/stat" % d).read().rsplit(")", 1)[1].split()
-                if int(stat[1]) == pid:
-                    out.extend(tree(int(d)))
-            except OSError:
-                pass
-    return out
 
 
-def rss_mb(pid):
-    try:
-        return int(open("/proc/%d/statm" % pid).read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        return 0.0
 
 
 # --- how each server is started --------------------------------------------
 # app: ("file", path) or ("module", name, chdir). listen: ("http", port) or ("unix", path) for nginx.
 
 def cmd_oxwsgi(app, listen, procs, threads):
-    c = [str(OX), "--disable-logging", "--processes", str(procs), "--threads", str(threads)]
+    c = [str(OX), "--disable-logging", "--processes", str(procs), "--threads", str(threads), "--home", str(VENV)]
     if procs > 1:
         c.append("--master")
     c += ["--http-socket", "127.0.0.1:%d" % listen[1]] if listen[0] == "http" else ["--socket", listen[1], "--chmod-socket=666"]
@@ -92,7 +75,8 @@ def cmd_oxwsgi(app, listen, procs, threads):
 
 
 def cmd_uwsgi(app, listen, procs, threads):
-    c = [str(VENV / "bin" / "uwsgi"), "--disable-logging", "--master", "--processes", str(procs), "--die-on-term", "--need-app"]
+    c = [str(VENV / "bin" / "uwsgi"), "--disable-logging", "--master", "--processes", str(procs), "--die-on-term", "--need-app",
+         "--home", str(VENV)]
     if threads > 1:
         c += ["--threads", str(threads)]
     c += ["--http11-socket", "127.0.0.1:%d" % listen[1]] if listen[0] == "http" else ["--socket", listen[1], "--chmod-socket=666"]
@@ -286,11 +270,17 @@ def main():
         print("## %s (%s)\n" % (title, key))
         print("| server | rps | p50 ms | p99 ms | RSS/process MB | oxwsgi / server |")
         print("|---|---:|---:|---:|---:|---:|")
-        ox = med.get("oxwsgi", {}).get("rps")
+        # A run with error answers measured errors, not the server: it is
+        # shown, but no ratio is drawn from it.
+        bad = {s for s, rs in results.items() if any(r["non2xx"] for r in rs)}
+        ox = med.get("oxwsgi", {}).get("rps") if "oxwsgi" not in bad else None
         for s, m in sorted(med.items(), key=lambda kv: -kv[1]["rps"]):
-            ratio = "%.2fx" % (ox / m["rps"]) if ox and m["rps"] else "-"
-            errs = sum(r["non2xx"] for r in results[s])
-            note = " (%d non-2xx)" % errs if errs else ""
+            ratio = "%.2fx" % (ox / m["rps"]) if ox and m["rps"] and s not in bad else "-"
+            note = ""
+            if s in bad:
+                note = " (INVALID: %d non-2xx answers)" % sum(r["non2xx"] for r in results[s])
+            elif results[s][-1]["sockerr"]:
+                note = " (wrk socket errors: %s)" % results[s][-1]["sockerr"]
             print("| %s%s | %.0f | %.2f | %.2f | %.1f | %s |" % (s, note, m["rps"], m["p50"], m["p99"], m["rss"], ratio))
         if key == "nginx-hello":
             print("\nnginx's own ceiling (`return 200`, 64 connections): %.0f rps" % nginx_ceiling(a.seconds, tmp))

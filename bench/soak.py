@@ -20,35 +20,18 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from procs import free_port, rss_mb, tree  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "oxwsgi"
 APP = ROOT / "tests" / "apps" / "suite.py"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def tree(pid):
-    out = [pid]
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                stat = open("/proc/%s/stat" % d).read().rsplit(")", 1)[1].split()
-                if int(stat[1]) == pid:
-                    out.extend(tree(int(d)))
-            except OSError:
-                pass
-    return out
 
 
-def rss_mb(pid):
-    try:
-        return int(open("/proc/%d/statm" % pid).read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        return 0.0
 
 
 class Stats:

@@ -102,12 +102,8 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
             let sig = Signal::try_from(si.ssi_signo as i32).ok();
             match sig {
                 Some(Signal::SIGHUP) if ending.is_none() && !config_still_valid(&cfg) => {}
-                Some(Signal::SIGTERM) | Some(Signal::SIGHUP) if ending.is_none() => {
-                    let reload = sig == Some(Signal::SIGHUP);
-                    crate::logln!("oxwsgi: {} received: {} gracefully, workers finish their requests (up to --reload-mercy {}s)", if reload { "SIGHUP" } else { "SIGTERM" }, if reload { "reloading" } else { "stopping" }, cfg.reload_mercy);
-                    signal_all(&slots, Signal::SIGTERM);
-                    ending = Some((if reload { MasterExit::Reload } else { MasterExit::Stop }, Instant::now() + Duration::from_secs(cfg.reload_mercy)));
-                }
+                Some(Signal::SIGTERM) if ending.is_none() => ending = Some(wind_down(&cfg, &slots, MasterExit::Stop, "SIGTERM received")),
+                Some(Signal::SIGHUP) if ending.is_none() => ending = Some(wind_down(&cfg, &slots, MasterExit::Reload, "SIGHUP received")),
                 Some(Signal::SIGINT) | Some(Signal::SIGQUIT) => {
                     crate::logln!("oxwsgi: {} received: stopping now", sig.unwrap());
                     signal_all(&slots, Signal::SIGINT);
@@ -141,9 +137,8 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
                     if !config_still_valid(&cfg) {
                         continue;
                     }
-                    crate::logln!("oxwsgi: {} was touched (--touch-reload): reloading gracefully", p.display());
-                    signal_all(&slots, Signal::SIGTERM);
-                    ending = Some((MasterExit::Reload, Instant::now() + Duration::from_secs(cfg.reload_mercy)));
+                    let why = format!("{} was touched (--touch-reload)", p.display());
+                    ending = Some(wind_down(&cfg, &slots, MasterExit::Reload, &why));
                     break;
                 }
             }
@@ -203,6 +198,18 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
             }
         }
     }
+}
+
+/// A graceful stop or reload: the workers finish their requests, for up
+/// to --reload-mercy.
+fn wind_down(cfg: &Config, slots: &[Slot], how: MasterExit, why: &str) -> (MasterExit, Instant) {
+    let what = match how {
+        MasterExit::Reload => "reloading",
+        MasterExit::Stop => "stopping",
+    };
+    crate::logln!("oxwsgi: {}: {} gracefully, workers finish their requests (up to --reload-mercy {}s)", why, what, cfg.reload_mercy);
+    signal_all(slots, Signal::SIGTERM);
+    (how, Instant::now() + Duration::from_secs(cfg.reload_mercy))
 }
 
 /// A reload re-reads the config: if it is broken now, say so and keep
