@@ -103,3 +103,35 @@ def test_no_app_is_an_error():
     r = run_oxwsgi("--http", ":%d" % free_port())
     assert r.returncode == 1
     assert "no application configured" in r.stderr
+
+
+def test_uwsgi_module(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master", "--processes", "2",
+                "--env", "A=1", "--env", "B=2", port=port)
+    seen = {}
+    for _ in range(20):
+        info = json.loads(get(port, "/uwsgi")[1])
+        seen[info["worker_id"]] = info
+    assert set(seen) == {1, 2}
+    info = seen[1]
+    assert info["numproc"] == 2 and info["masterpid"] == srv.pid
+    assert info["request_id"] >= 1 and info["version"].startswith("2.")
+    assert info["logvar"] == "alice"
+    assert info["opt_processes"] == "2" and info["opt_master"] is True and info["opt_env"] == ["A=1", "B=2"]
+    assert "uwsgi.cache_get is not provided by oxwsgi" in info["missing"]
+    assert "uwsgi.log from the app" in srv.read_log()
+    before = {json.loads(get(port, "/pid")[1])["pid"] for _ in range(10)}
+    assert json.loads(get(port, "/uwsgi-reload")[1]) == {"reload": True}
+    srv.wait_log("reloading gracefully")
+    import time
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            if not {json.loads(get(port, "/pid")[1])["pid"] for _ in range(4)} & before:
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
+    else:
+        raise AssertionError("uwsgi.reload() did not replace the workers")

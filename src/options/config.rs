@@ -98,6 +98,8 @@ pub struct Config {
     // Provenance, for reloads
     pub config_files: Vec<PathBuf>,
     pub argv: Vec<String>,
+    /// The options as given, in order, for the `uwsgi.opt` dict.
+    pub raw_opts: Vec<(String, Option<String>)>,
 }
 
 impl Default for Config {
@@ -148,6 +150,7 @@ impl Default for Config {
             logto: None,
             config_files: Vec::new(),
             argv: Vec::new(),
+            raw_opts: Vec::new(),
         }
     }
 }

@@ -144,6 +144,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Action, ConfigError> {
     }
     let mut cfg = Config::from_raw(&col.opts)?;
     cfg.config_files = col.files;
+    cfg.raw_opts = col.opts.iter().map(|o| (o.spec.name.to_string(), o.value.clone())).collect();
     cfg.argv = args.iter().map(|s| s.as_ref().to_string()).collect();
     Ok(Action::Run(Box::new(cfg)))
 }

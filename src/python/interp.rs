@@ -93,6 +93,6 @@ pub fn start(cfg: &Config) -> Result<(), InitError> {
         for (i, p) in front.iter().enumerate() {
             path.call_method1("insert", (i, p)).map_err(|e| InitError(e.to_string()))?;
         }
-        Ok(())
+        super::uwsgi_module::install(py, &cfg.raw_opts, cfg.processes, std::process::id()).map_err(|e| InitError(format!("cannot create the uwsgi module: {}", e)))
     })
 }

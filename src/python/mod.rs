@@ -1,6 +1,8 @@
 //! The embedded CPython: starting it the way a venv expects (interp.rs),
-//! loading the WSGI apps (loader.rs) and forking safely (fork.rs).
+//! loading the WSGI apps (loader.rs), forking safely (fork.rs), and the
+//! `uwsgi` module apps import (uwsgi_module.rs).
 
 pub mod fork;
 pub mod interp;
 pub mod loader;
+pub mod uwsgi_module;

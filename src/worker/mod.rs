@@ -131,6 +131,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             return Exit::Failed(format!("--limit-as {}: {}", mb, e));
         }
     }
+    crate::python::uwsgi_module::set_worker(worker_id);
     let multiprocess = cfg.processes > 1;
     let ctx = Python::attach(|py| -> Result<PyApps, String> {
         let apps = match apps {

@@ -49,6 +49,7 @@ fn fail(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars, r
 
 pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) {
     let Job { vars, body, https, tx } = job;
+    crate::python::uwsgi_module::begin_request();
     let mounts: Vec<&str> = ctx.apps.iter().map(|a| a.mountpoint.as_str()).collect();
     let Some(r) = route(&mounts, vars.get(b"SCRIPT_NAME"), vars.get(b"PATH_INFO").unwrap_or(b""), ctx.manage_script_name) else {
         let head = ResponseHead {

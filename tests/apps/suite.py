@@ -111,6 +111,23 @@ def application(environ, start_response):
         import time
         time.sleep(float(environ.get("QUERY_STRING") or "1"))
         return json_response(start_response, {"pid": os.getpid(), "slept": True})
+    if path == "/uwsgi":
+        import uwsgi
+        uwsgi.set_logvar("user", "alice")
+        uwsgi.log("uwsgi.log from the app")
+        try:
+            uwsgi.cache_get("x")
+            missing = "no error"
+        except AttributeError as e:
+            missing = str(e)
+        return json_response(start_response, {
+            "worker_id": uwsgi.worker_id(), "numproc": uwsgi.numproc, "masterpid": uwsgi.masterpid(),
+            "request_id": uwsgi.request_id(), "version": uwsgi.version.decode(), "logvar": uwsgi.get_logvar("user"),
+            "opt_processes": uwsgi.opt["processes"].decode(), "opt_master": uwsgi.opt["master"],
+            "opt_env": [v.decode() for v in uwsgi.opt["env"]], "missing": missing, "pid": os.getpid()})
+    if path == "/uwsgi-reload":
+        import uwsgi
+        return json_response(start_response, {"reload": uwsgi.reload()})
     if path == "/crash":
         import ctypes
         ctypes.string_at(0)  # a C extension's segfault
