@@ -16,6 +16,10 @@ fn main() {
                 std::process::exit(1);
             }
         }
+        Ok(Action::Run(cfg)) if cfg.show_config => {
+            print!("{}", cfg.as_ini());
+            std::process::exit(oxwsgi::master::run(*cfg))
+        }
         Ok(Action::Run(cfg)) => std::process::exit(oxwsgi::master::run(*cfg)),
         Err(e) => {
             oxwsgi::logln!("oxwsgi: {}", e);

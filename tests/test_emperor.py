@@ -228,3 +228,17 @@ def test_emperor_daemonize_pidfile_logto(tmp_path):
     assert not pidfile.exists()
     r = run_oxwsgi("--emperor", tmp_path / "nope")
     assert r.returncode == 1 and "is not a directory" in r.stderr
+
+
+def test_yaml_and_json_vassals(serve, tmp_path):
+    vdir = tmp_path / "v"
+    vdir.mkdir()
+    p1, p2 = free_port(), free_port()
+    (vdir / "a.yaml").write_text("uwsgi:\n  http: 127.0.0.1:%d\n  wsgi-file: %s\n" % (p1, APPS / "suite.py"))
+    (vdir / "b.json").write_text('{"uwsgi": {"http": "127.0.0.1:%d", "wsgi-file": "%s"}}' % (p2, APPS / "suite.py"))
+    (vdir / "notes.txt").write_text("not a vassal")
+    emperor = serve("--emperor", vdir)
+    wait_port(p1, proc=emperor)
+    wait_port(p2, proc=emperor)
+    assert _serves(p1) and _serves(p2)
+    assert "notes.txt" not in emperor.read_log()

@@ -41,7 +41,7 @@ def test_ini_errors_name_file_and_line(tmp_path):
     assert r.returncode == 1
     assert "%s:3" % ini in r.stderr and "did you mean processes?" in r.stderr
     r = run_oxwsgi("--ini", tmp_path / "missing.ini")
-    assert r.returncode == 1 and "cannot read ini file" in r.stderr
+    assert r.returncode == 1 and "cannot read config file" in r.stderr
 
 
 def test_ini_runs_with_magic_variables(serve, tmp_path):
@@ -70,3 +70,30 @@ def test_bare_ini_argument_and_section(serve, tmp_path):
     ini.write_text("[uwsgi]\nhttp = 127.0.0.1:1\n[other]\nhttp = 127.0.0.1:%d\nwsgi-file = %s\n" % (port, APPS / "hello.py"))
     serve("--ini", "%s:other" % ini, port=port)
     assert get(port, "/")[1] == b"Hello World"
+
+
+def test_yaml_json_env_and_show_config(serve, tmp_path):
+    port = free_port()
+    y = tmp_path / "site.yaml"
+    y.write_text("uwsgi:\n  http-socket: 127.0.0.1:%d\n  wsgi-file: %s\n  env:\n    - A=1\n  disable-logging: true\n" % (port, APPS / "hello.py"))
+    serve("--yaml", y, port=port)
+    assert get(port, "/")[1] == b"Hello World"
+    port = free_port()
+    j = tmp_path / "site.json"
+    j.write_text('{"uwsgi": {"http-socket": "127.0.0.1:%d", "wsgi-file": "%s", "master": true, "processes": 2}}' % (port, APPS / "hello.py"))
+    srv = serve(j, port=port)  # a bare file argument, by its extension
+    assert get(port, "/")[1] == b"Hello World"
+    srv.wait_log("spawned worker 2")
+    # UWSGI_* environment variables, overridden by the command line.
+    port = free_port()
+    srv = serve("--wsgi-file", APPS / "hello.py", "--show-config", "--processes", "1", port=port,
+                env={"UWSGI_HTTP_SOCKET": "127.0.0.1:%d" % port, "UWSGI_PROCESSES": "3"})
+    assert get(port, "/")[1] == b"Hello World"
+    log = srv.read_log()
+    assert "[uwsgi]\nhttp-socket = 127.0.0.1:%d\nprocesses = 3\nwsgi-file = " % port in log
+    assert "spawned worker" not in log  # --processes 1 on the command line won
+    r = run_oxwsgi("--json", tmp_path / "bad.json", env={})
+    assert r.returncode == 1 and "cannot read config file" in r.stderr
+    (tmp_path / "bad.json").write_text('{"uwsgi": {"proceses": 2}}')
+    r = run_oxwsgi(tmp_path / "bad.json")
+    assert r.returncode == 1 and 'bad.json (key "proceses")' in r.stderr and "did you mean processes?" in r.stderr

@@ -31,7 +31,7 @@ impl Scope {
         let p = Path::new(spec);
         match p.file_name().map(|f| f.to_string_lossy().into_owned()) {
             Some(f) if f.contains('*') || f.contains('?') => Scope { dir: p.parent().unwrap_or(Path::new(".")).to_path_buf(), pattern: f },
-            _ => Scope { dir: p.to_path_buf(), pattern: "*.ini".into() },
+            _ => Scope { dir: p.to_path_buf(), pattern: "*".into() },
         }
     }
 
@@ -43,7 +43,9 @@ impl Scope {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let path = e.path();
                 // Follows symlinks: a dangling link is no vassal.
-                if wildcard(&self.pattern, &name) && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                // Config files only: ini, yaml, json (what `oxwsgi FILE` reads).
+                let config = crate::options::config_format(&name).is_some();
+                if config && wildcard(&self.pattern, &name) && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
                     out.insert(name, path);
                 }
             }
@@ -206,7 +208,7 @@ mod tests {
     #[test]
     fn scopes() {
         let s = Scope::parse("/etc/uwsgi/vassals");
-        assert_eq!((s.dir, s.pattern), (PathBuf::from("/etc/uwsgi/vassals"), "*.ini".to_string()));
+        assert_eq!((s.dir, s.pattern), (PathBuf::from("/etc/uwsgi/vassals"), "*".to_string()));
         let s = Scope::parse("/etc/uwsgi/vassals/*.ini");
         assert_eq!((s.dir, s.pattern), (PathBuf::from("/etc/uwsgi/vassals"), "*.ini".to_string()));
     }

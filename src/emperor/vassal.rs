@@ -83,7 +83,8 @@ impl Vassal {
                 }
             }
         }
-        cmd.arg("--ini").arg(&self.path);
+        // A bare file argument: its extension tells oxwsgi its format.
+        cmd.arg(&self.path);
         cmd.env("OXWSGI_VASSAL", &self.name);
         // systemd listens to the Emperor, not to its vassals.
         cmd.env_remove("NOTIFY_SOCKET");

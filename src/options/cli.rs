@@ -60,10 +60,10 @@ pub fn read_args<S: AsRef<str>>(args: &[S], col: &mut Collector) -> Result<(), C
                 }
             };
             push(col, spec, value, origin)?;
-        } else if arg.ends_with(".ini") {
-            ini::read_ini(arg, col, 0, Some(origin))?;
+        } else if let Some(format) = ini::Format::of_path(arg) {
+            ini::read_config(format, arg, col, 0, Some(origin))?;
         } else {
-            return Err(ConfigError::new(Some(origin), format!("unexpected argument '{}': options start with --, config files end in .ini", arg)));
+            return Err(ConfigError::new(Some(origin), format!("unexpected argument '{}': options start with --, config files end in .ini, .yaml or .json", arg)));
         }
         i += 1;
     }
@@ -71,11 +71,27 @@ pub fn read_args<S: AsRef<str>>(args: &[S], col: &mut Collector) -> Result<(), C
 }
 
 fn push(col: &mut Collector, spec: &'static table::OptSpec, value: Option<String>, origin: Origin) -> Result<(), ConfigError> {
-    if spec.name == "ini" {
+    if let Some(format) = ini::Format::of_option(spec.name) {
         let v = value.unwrap_or_default();
-        return ini::read_ini(&v, col, 0, Some(origin));
+        return ini::read_config(format, &v, col, 0, Some(origin));
     }
     col.push(spec, value, origin)
+}
+
+/// uWSGI reads every option from a `UWSGI_<NAME>` environment variable too
+/// (`UWSGI_SOCKET=:8000`), before the command line, which therefore wins.
+/// Variables that name no option are left alone: uWSGI itself sets some.
+pub fn read_env(vars: impl Iterator<Item = (String, String)>, col: &mut Collector) -> Result<(), ConfigError> {
+    for (k, v) in vars {
+        let Some(name) = k.strip_prefix("UWSGI_") else { continue };
+        let name = name.to_ascii_lowercase().replace('_', "-");
+        let Some(spec) = table::lookup(&name) else { continue };
+        if matches!(spec.name, "help" | "version") {
+            continue;
+        }
+        push(col, spec, Some(v), Origin::Env(k.clone()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -152,6 +168,17 @@ mod tests {
     fn not_supported_yet() {
         let e = read(&["--static-map", "/s=/srv"]).unwrap_err().to_string();
         assert!(e.contains("not supported yet"), "{e}");
+    }
+
+    #[test]
+    fn uwsgi_environment_variables() {
+        let mut c = Collector::default();
+        let vars = [("UWSGI_SOCKET", ":8000"), ("UWSGI_MASTER", "1"), ("UWSGI_RELOADS", "3"), ("PATH", "/bin"), ("UWSGI_CHMOD_SOCKET", "664")];
+        read_env(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())), &mut c).unwrap();
+        assert_eq!(pairs(&c), vec![("socket", Some(":8000")), ("master", Some("true")), ("chmod-socket", Some("664"))]);
+        let mut c = Collector::default();
+        let e = read_env([("UWSGI_PROCESSES".to_string(), "x".to_string())].into_iter(), &mut c);
+        assert!(e.is_ok()); // checked later, when the value is used
     }
 
     #[test]

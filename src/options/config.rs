@@ -100,6 +100,21 @@ pub struct Config {
     pub argv: Vec<String>,
     /// The options as given, in order, for the `uwsgi.opt` dict.
     pub raw_opts: Vec<(String, Option<String>)>,
+    pub show_config: bool,
+}
+
+impl Config {
+    /// --show-config: the resolved options, as an ini file.
+    pub fn as_ini(&self) -> String {
+        let mut out = String::from("[uwsgi]\n");
+        for (k, v) in &self.raw_opts {
+            if k == "show-config" {
+                continue;
+            }
+            out.push_str(&format!("{} = {}\n", k, v.as_deref().unwrap_or("true")));
+        }
+        out
+    }
 }
 
 impl Default for Config {
@@ -151,6 +166,7 @@ impl Default for Config {
             config_files: Vec::new(),
             argv: Vec::new(),
             raw_opts: Vec::new(),
+            show_config: false,
         }
     }
 }
@@ -312,7 +328,8 @@ impl Config {
                     }
                 }
                 // Handled while reading, or documented no-ops.
-                "ini" | "help" | "version" | "reload" | "stop" | "set-placeholder" | "strict" | "need-app" | "enable-threads" | "single-interpreter" | "die-on-term" => {}
+                "show-config" => c.show_config = flag(),
+                "ini" | "yaml" | "json" | "help" | "version" | "reload" | "stop" | "set-placeholder" | "strict" | "need-app" | "enable-threads" | "single-interpreter" | "die-on-term" => {}
                 other => return Err(err(format!("option '{}' is not supported yet by oxwsgi", other))),
             }
         }

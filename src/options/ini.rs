@@ -11,18 +11,55 @@ use std::path::{Path, PathBuf};
 
 const MAX_DEPTH: usize = 10;
 
-/// Reads `spec` (`file.ini` or `file.ini:section`) into the collector.
-pub fn read_ini(spec: &str, col: &mut Collector, depth: usize, from: Option<Origin>) -> Result<(), ConfigError> {
+/// The config file formats uWSGI reads, each with its option (`--ini`,
+/// `--yaml`, `--json`), all three expanding the same `%` variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Ini,
+    Yaml,
+    Json,
+}
+
+impl Format {
+    /// The format an include option or a bare file argument names.
+    pub fn of_option(name: &str) -> Option<Format> {
+        match name {
+            "ini" => Some(Format::Ini),
+            "yaml" => Some(Format::Yaml),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
+    pub fn of_path(path: &str) -> Option<Format> {
+        let p = path.split(':').next().unwrap_or(path);
+        if p.ends_with(".ini") {
+            Some(Format::Ini)
+        } else if p.ends_with(".yaml") || p.ends_with(".yml") {
+            Some(Format::Yaml)
+        } else if p.ends_with(".json") || p.ends_with(".js") {
+            Some(Format::Json)
+        } else {
+            None
+        }
+    }
+}
+
+/// Reads `spec` (`file` or `file:section`, section `uwsgi` by default) into
+/// the collector.
+pub fn read_config(format: Format, spec: &str, col: &mut Collector, depth: usize, from: Option<Origin>) -> Result<(), ConfigError> {
     if depth > MAX_DEPTH {
-        return Err(ConfigError::new(from, format!("ini files include each other more than {} deep (at '{}')", MAX_DEPTH, spec)));
+        return Err(ConfigError::new(from, format!("config files include each other more than {} deep (at '{}')", MAX_DEPTH, spec)));
     }
     let (path, section) = split_section(spec);
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(from.clone(), format!("cannot read ini file '{}': {}", path, e))
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(from.clone(), format!("cannot read config file '{}': {}", path, e)))?;
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path));
     col.files.push(abs.clone());
-    parse_ini(&text, &abs, section, col, depth)
+    match format {
+        Format::Ini => parse_ini(&text, &abs, section, col, depth),
+        Format::Yaml => super::formats::parse_yaml(&text, &abs, section, col, depth),
+        Format::Json => super::formats::parse_json(&text, &abs, section, col, depth),
+    }
 }
 
 fn split_section(spec: &str) -> (&str, &str) {
@@ -63,29 +100,7 @@ pub fn parse_ini(text: &str, path: &Path, section: &str, col: &mut Collector, de
             Some((k, v)) => (k.trim(), Some(strip_inline_comment(v).trim())),
             None => (strip_inline_comment(line).trim(), None),
         };
-        let value = match value {
-            Some(v) => Some(expand(v, path, col, &origin)?),
-            None => None,
-        };
-        match table::lookup(key) {
-            Some(spec) if spec.name == "ini" => {
-                let v = value.ok_or_else(|| ConfigError::new(Some(origin.clone()), "ini needs a file name"))?;
-                read_ini(&v, col, depth + 1, Some(origin))?;
-            }
-            Some(spec) => {
-                if value.is_none() && spec.kind != Kind::Flag && spec.kind != Kind::OptionalValue {
-                    return Err(ConfigError::new(Some(origin), format!("option '{}' needs a value: {} = ...", key, key)));
-                }
-                col.push(spec, value, origin)?;
-            }
-            None if used_placeholders.contains(key) => {
-                col.placeholders.insert(key.to_string(), value.unwrap_or_default());
-            }
-            None => {
-                let hint = table::suggest(key).map(|s| format!(" (did you mean {}?)", s)).unwrap_or_default();
-                return Err(ConfigError::new(Some(origin), format!("unknown option '{}'{}; see oxwsgi --help", key, hint)));
-            }
-        }
+        apply_key(key, value, path, origin, col, &used_placeholders, depth)?;
     }
     if !found {
         return Err(ConfigError::new(None, format!("{}: no [{}] section in this file", file, section)));
@@ -93,12 +108,42 @@ pub fn parse_ini(text: &str, path: &Path, section: &str, col: &mut Collector, de
     Ok(())
 }
 
+/// Applies one `key = value` of a config file: expands the value, follows
+/// includes (`ini`, `yaml`, `json`), records placeholders, and pushes the
+/// option. Shared by the three formats.
+pub(super) fn apply_key(key: &str, value: Option<&str>, path: &Path, origin: Origin, col: &mut Collector, placeholders: &HashSet<String>, depth: usize) -> Result<(), ConfigError> {
+    let value = match value {
+        Some(v) => Some(expand(v, path, col, &origin)?),
+        None => None,
+    };
+    match table::lookup(key) {
+        Some(spec) if Format::of_option(spec.name).is_some() => {
+            let v = value.ok_or_else(|| ConfigError::new(Some(origin.clone()), format!("{} needs a file name", spec.name)))?;
+            read_config(Format::of_option(spec.name).unwrap(), &v, col, depth + 1, Some(origin))
+        }
+        Some(spec) => {
+            if value.is_none() && spec.kind != Kind::Flag && spec.kind != Kind::OptionalValue {
+                return Err(ConfigError::new(Some(origin), format!("option '{}' needs a value", key)));
+            }
+            col.push(spec, value, origin)
+        }
+        None if placeholders.contains(key) => {
+            col.placeholders.insert(key.to_string(), value.unwrap_or_default());
+            Ok(())
+        }
+        None => {
+            let hint = table::suggest(key).map(|s| format!(" (did you mean {}?)", s)).unwrap_or_default();
+            Err(ConfigError::new(Some(origin), format!("unknown option '{}'{}; see oxwsgi --help", key, hint)))
+        }
+    }
+}
+
 /// Drops a trailing ` # comment`. uWSGI keeps it in the value, so the
 /// tutorial's `harakiri = 20 # respawn processes taking more than 20
 /// seconds` only works there because atoi stops at the space, and its
 /// `safe-pidfile = /tmp/project-master.pid # create a pidfile` names a file
 /// with the comment in it. A `#` not preceded by white space stays.
-fn strip_inline_comment(v: &str) -> &str {
+pub(super) fn strip_inline_comment(v: &str) -> &str {
     let b = v.as_bytes();
     for i in 1..b.len() {
         if b[i] == b'#' && (b[i - 1] == b' ' || b[i - 1] == b'\t') {
@@ -109,7 +154,7 @@ fn strip_inline_comment(v: &str) -> &str {
 }
 
 /// Every `%(name)` the file refers to.
-fn placeholder_refs(text: &str) -> HashSet<String> {
+pub(super) fn placeholder_refs(text: &str) -> HashSet<String> {
     let mut out = HashSet::new();
     let mut rest = text;
     while let Some(i) = rest.find("%(") {
@@ -309,11 +354,11 @@ mod tests {
         let main = dir.join("main.ini");
         std::fs::write(&main, "[uwsgi]\nini = %dbase.ini\nini = %dbase.ini:alt\nmaster = true\n").unwrap();
         let mut c = Collector::default();
-        read_ini(main.to_str().unwrap(), &mut c, 0, None).unwrap();
+        read_config(Format::Ini, main.to_str().unwrap(), &mut c, 0, None).unwrap();
         assert_eq!(pairs(&c), vec![("processes", Some("2")), ("processes", Some("7")), ("master", Some("true"))]);
         let mut c = Collector::default();
-        let e = read_ini(dir.join("nope.ini").to_str().unwrap(), &mut c, 0, Some(Origin::Arg(2))).unwrap_err().to_string();
-        assert!(e.contains("argument 2") && e.contains("cannot read ini file") && e.contains("nope.ini"), "{e}");
+        let e = read_config(Format::Ini, dir.join("nope.ini").to_str().unwrap(), &mut c, 0, Some(Origin::Arg(2))).unwrap_err().to_string();
+        assert!(e.contains("argument 2") && e.contains("cannot read config file") && e.contains("nope.ini"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

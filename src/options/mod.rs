@@ -8,6 +8,7 @@
 
 mod cli;
 pub mod config;
+mod formats;
 mod ini;
 pub mod table;
 
@@ -22,6 +23,10 @@ use table::OptSpec;
 pub enum Origin {
     Arg(usize),
     File(String, usize),
+    /// A key of a JSON file (JSON values have no useful line).
+    Key(String, String),
+    /// A UWSGI_* environment variable.
+    Env(String),
 }
 
 impl fmt::Display for Origin {
@@ -29,6 +34,8 @@ impl fmt::Display for Origin {
         match self {
             Origin::Arg(i) => write!(f, "command line argument {}", i),
             Origin::File(path, line) => write!(f, "{}:{}", path, line),
+            Origin::Key(path, key) => write!(f, "{} (key \"{}\")", path, key),
+            Origin::Env(var) => write!(f, "environment variable {}", var),
         }
     }
 }
@@ -112,6 +119,16 @@ impl Collector {
     }
 }
 
+/// The config format of a file name (`.ini`, `.yaml`/`.yml`, `.json`/`.js`),
+/// as `oxwsgi FILE` reads it.
+pub fn config_format(name: &str) -> Option<&'static str> {
+    match ini::Format::of_path(name)? {
+        ini::Format::Ini => Some("ini"),
+        ini::Format::Yaml => Some("yaml"),
+        ini::Format::Json => Some("json"),
+    }
+}
+
 /// uWSGI's booleans.
 pub fn parse_bool(v: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
@@ -131,6 +148,7 @@ pub fn parse_ini_text(text: &str, path: &std::path::Path, section: &str) -> Resu
 /// Parses the command line (without the program name) into an action.
 pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Action, ConfigError> {
     let mut col = Collector::default();
+    cli::read_env(std::env::vars(), &mut col)?;
     cli::read_args(args, &mut col)?;
     if col.opts.iter().any(|o| o.spec.name == "help" && o.value.as_deref() != Some("false")) {
         return Ok(Action::Help);

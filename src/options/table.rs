@@ -52,6 +52,9 @@ use Support::{NoOp, NotYet, Yes};
 pub static OPTIONS: &[OptSpec] = &[
     // Configuration
     opt!("ini", [], None, List, "Configuration", Yes, "load options from an ini file (file.ini or file.ini:section, section [uwsgi] by default)"),
+    opt!("yaml", ["yml"], Some('y'), List, "Configuration", Yes, "load options from a YAML file in uWSGI's layout (file.yaml or file.yaml:section)"),
+    opt!("json", ["js"], Some('j'), List, "Configuration", Yes, "load options from a JSON file in uWSGI's layout (file.json or file.json:section)"),
+    opt!("show-config", [], None, Flag, "Configuration", Yes, "print the resolved options as an ini file, then start"),
     opt!("help", ["usage"], Some('h'), Flag, "Configuration", Yes, "show this help and exit"),
     opt!("version", [], None, Flag, "Configuration", Yes, "print the version and exit"),
     opt!("strict", [], None, Flag, "Configuration", NoOp("unknown options are always errors in oxwsgi"), "fail on unknown options (always on)"),
