@@ -44,9 +44,8 @@ def test_tutorial_basic_test(serve):
     assert r.status == 200
     assert r.getheader("Content-Type") == "text/html"
     assert body == b"Hello World"
-    log = srv.read_log()
-    assert "GET / => generated 11 bytes in" in log
-    assert "(HTTP/1.1 200) 1 headers in" in log
+    srv.wait_log("GET / => generated 11 bytes in")  # logged after the answer is sent
+    assert "(HTTP/1.1 200) 1 headers in" in srv.read_log()
 
 
 def test_ipv6_loopback(serve):

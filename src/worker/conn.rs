@@ -3,7 +3,10 @@
 //! keep-alive allows.
 
 use super::body::{BodyError, Limits, read_body};
-use super::respond::{Outcome, ReqMeta, write_response, write_simple};
+use super::respond::{Outcome, ReqMeta, Source, write_response, write_simple};
+use crate::wsgi::responder::Sink;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use super::stream::Stream;
 use super::Shared;
 use crate::log::RequestLog;
@@ -56,9 +59,18 @@ async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Bo
             vars.get(b"SERVER_PROTOCOL").unwrap_or(b"HTTP/1.0").to_vec(),
         )
     });
-    let (tx, rx) = mpsc::channel(8);
-    sh.pool.submit(Job { vars, body, https: false, tx });
-    let out = write_response(s, rx, &meta).await;
+    let out = match &sh.dispatch {
+        super::Dispatch::Pool(pool) => {
+            let (tx, rx) = mpsc::channel(8);
+            pool.submit(Job { vars, body, https: false, sink: Sink::Channel(tx) });
+            write_response(s, Source::Remote(rx), &meta).await
+        }
+        super::Dispatch::Inline(inline) => {
+            let queue = Arc::new(Mutex::new(VecDeque::new()));
+            let cont = inline.call(Job { vars, body, https: false, sink: Sink::Local(queue.clone()) });
+            write_response(s, Source::Inline { queue, cont, inline }, &meta).await
+        }
+    };
     if let Some(why) = out.broken {
         let what = log_info.as_ref().map(|l| format!("{} {}", String::from_utf8_lossy(&l.2), String::from_utf8_lossy(&l.3))).unwrap_or_default();
         log_refusal(peer, &format!("response to {} not delivered", what), why);

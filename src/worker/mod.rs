@@ -26,10 +26,17 @@ use stream::Stream;
 use tokio::sync::watch;
 
 /// What the connections of one worker share.
+/// How a worker runs the app: handed to Python threads, or on the I/O
+/// thread itself when there is one Python thread (`--threads 1`).
+pub enum Dispatch {
+    Pool(Submitter),
+    Inline(pool::Inline),
+}
+
 pub struct Shared {
     pub cfg: Arc<Config>,
     pub timeouts: conn::Timeouts,
-    pub pool: Submitter,
+    pub dispatch: Dispatch,
     pub pid: u32,
     pub worker_id: usize,
     requests: Cell<u64>,
@@ -158,15 +165,16 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
         let main = unsafe { libc::pthread_self() };
         harakiri::start_watchdog(Duration::from_secs(cfg.harakiri), Duration::from_secs(cfg.harakiri_graceful_timeout), worker_id, main);
     }
-    let (pool, submitter) = PyPool::start(cfg.threads, Arc::new(ctx));
+    let ctx = Arc::new(ctx);
     let io_cfg = cfg.clone();
-    let io = std::thread::Builder::new().name("io".into()).spawn(move || -> Result<bool, String> {
+    // The I/O loop; `dispatch` says where the app runs.
+    let io_loop = move |dispatch: Dispatch| -> Result<bool, String> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start the I/O runtime: {}", e))?;
         let (stop_tx, stopping) = watch::channel(false);
         let sh = Rc::new(Shared {
             timeouts: conn::Timeouts::from_config(&io_cfg),
             cfg: io_cfg,
-            pool: submitter,
+            dispatch,
             pid: std::process::id(),
             worker_id,
             requests: Cell::new(0),
@@ -185,14 +193,20 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             abandon();
         }
         Ok(how == Stop::Reload)
-    });
-    let io = match io {
-        Ok(h) => h,
-        Err(e) => return Exit::Failed(format!("cannot start the I/O thread: {}", e)),
     };
-    // The main thread serves Python until the I/O thread drops its end.
-    pool.run_here();
-    let result = io.join().unwrap_or_else(|_| Err("the I/O thread panicked".into()));
+    let result = if cfg.threads == 1 {
+        // One Python thread: call the app on the I/O thread, the main thread.
+        io_loop(Dispatch::Inline(pool::Inline::new(ctx)))
+    } else {
+        let (pool, submitter) = PyPool::start(cfg.threads, ctx);
+        let io = match std::thread::Builder::new().name("io".into()).spawn(move || io_loop(Dispatch::Pool(submitter))) {
+            Ok(h) => h,
+            Err(e) => return Exit::Failed(format!("cannot start the I/O thread: {}", e)),
+        };
+        // The main thread serves Python until the I/O thread drops its end.
+        pool.run_here();
+        io.join().unwrap_or_else(|_| Err("the I/O thread panicked".into()))
+    };
     Python::attach(|py| {
         if let Ok(sys) = py.import("sys") {
             for s in ["stdout", "stderr"] {

@@ -6,7 +6,8 @@
 //! call the app on the I/O thread itself without touching the connections.
 
 use super::harakiri;
-use crate::wsgi::call::{PyApps, handle};
+use crate::wsgi::call::{self, Continuation, PyApps, handle};
+use crate::wsgi::responder::Sink;
 use crate::wsgi::{Job, RespEvent};
 use pyo3::prelude::*;
 use std::sync::Arc;
@@ -35,13 +36,17 @@ fn serve_jobs(rx: crossbeam_channel::Receiver<Job>, apps: Arc<PyApps>, is_main: 
     let slot = board.register(is_main);
     Python::attach(|py| {
         while let Ok(job) = py.detach(|| rx.recv()) {
-            let tx = job.tx.clone();
+            let tx = match &job.sink {
+                Sink::Channel(tx) => Some(tx.clone()),
+                Sink::Local(_) => None,
+            };
             board.begin(slot, || describe(&job));
+            // A Channel sink runs the body to its end: no continuation.
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(py, &apps, job)));
             if board.end(slot) {
                 harakiri::clear_pending(py);
             }
-            if r.is_err() {
+            if let (Err(_), Some(tx)) = (r, tx) {
                 let _ = tx.try_send(RespEvent::Failed);
             }
         }
@@ -77,5 +82,59 @@ impl PyPool {
         for t in threads {
             let _ = t.join();
         }
+    }
+}
+
+/// The app called on the I/O thread itself, with `--threads 1`: no
+/// hand-off between threads, and the I/O thread is the process's main
+/// thread, so --harakiri can still interrupt it. A long body is produced in
+/// pieces as the socket drains (`Continuation`), so a slow client holds
+/// nothing but its own connection.
+pub struct Inline {
+    apps: Arc<PyApps>,
+    slot: usize,
+}
+
+impl Inline {
+    pub fn new(apps: Arc<PyApps>) -> Inline {
+        Inline { apps, slot: harakiri::board().register(true) }
+    }
+
+    /// Runs `f` with the GIL, counted by the harakiri watchdog.
+    fn run<T>(&self, what: impl FnOnce() -> String, f: impl FnOnce(Python<'_>) -> T) -> Option<T> {
+        let board = harakiri::board();
+        Python::attach(|py| {
+            board.begin(self.slot, what);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(py)));
+            if board.end(self.slot) {
+                harakiri::clear_pending(py);
+            }
+            r.ok()
+        })
+    }
+
+    pub fn call(&self, job: Job) -> Option<Continuation> {
+        let what = describe(&job);
+        let fallback = match &job.sink {
+            Sink::Local(q) => Some(q.clone()),
+            Sink::Channel(_) => None,
+        };
+        match self.run(|| what, |py| handle(py, &self.apps, job)) {
+            Some(c) => c,
+            None => {
+                if let Some(q) = fallback {
+                    q.lock().unwrap().push_back(RespEvent::Failed);
+                }
+                None
+            }
+        }
+    }
+
+    pub fn resume(&self, c: Continuation) -> Option<Continuation> {
+        self.run(|| "a streamed body".into(), |py| call::resume(py, c)).flatten()
+    }
+
+    pub fn abandon(&self, c: Continuation) {
+        self.run(|| "close()".into(), |py| call::abandon(py, c));
     }
 }

@@ -2,13 +2,51 @@
 //! chunked, or close-delimited), HEAD, and sendfile. No GIL is held here;
 //! while a slow client reads, only this task waits.
 
+use super::pool::Inline;
 use super::stream::Stream;
+use crate::wsgi::call::Continuation;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use crate::proto::http::{self, BodyFraming};
 use crate::wsgi::{RespEvent, ResponseHead};
 use std::io::IoSlice;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
+
+/// Where the response events come from.
+pub enum Source<'a> {
+    /// A Python thread, over a channel.
+    Remote(mpsc::Receiver<RespEvent>),
+    /// The app on this thread: a queue, refilled by resuming the body.
+    Inline { queue: Arc<Mutex<VecDeque<RespEvent>>>, cont: Option<Continuation>, inline: &'a Inline },
+}
+
+impl Source<'_> {
+    async fn next(&mut self) -> Option<RespEvent> {
+        match self {
+            Source::Remote(rx) => rx.recv().await,
+            Source::Inline { queue, cont, inline } => loop {
+                if let Some(ev) = queue.lock().unwrap().pop_front() {
+                    return Some(ev);
+                }
+                let c = cont.take()?;
+                *cont = inline.resume(c);
+            },
+        }
+    }
+}
+
+impl Drop for Source<'_> {
+    fn drop(&mut self) {
+        // The client went away before the body was finished.
+        if let Source::Inline { cont, inline, .. } = self {
+            if let Some(c) = cont.take() {
+                inline.abandon(c);
+            }
+        }
+    }
+}
 
 /// How the request constrains the response.
 pub struct ReqMeta {
@@ -100,9 +138,9 @@ fn choose_framing(meta: &ReqMeta, head: &ResponseHead, complete_len: Option<usiz
 }
 
 /// Reads the Python thread's events and writes the response.
-pub async fn write_response(s: &mut Stream, mut rx: mpsc::Receiver<RespEvent>, meta: &ReqMeta) -> Outcome {
+pub async fn write_response(s: &mut Stream, mut rx: Source<'_>, meta: &ReqMeta) -> Outcome {
     let mut out = Outcome { status: Vec::new(), body_bytes: 0, headers: 0, headers_bytes: 0, reusable: false, broken: None };
-    let first = rx.recv().await;
+    let first = rx.next().await;
     let (head, complete) = match first {
         Some(RespEvent::Complete(h, b)) => (h, Some(b)),
         Some(RespEvent::Head(h)) => (h, None),
@@ -150,7 +188,7 @@ pub async fn write_response(s: &mut Stream, mut rx: mpsc::Receiver<RespEvent>, m
     }
     let chunked = framing == BodyFraming::Chunked;
     loop {
-        match rx.recv().await {
+        match rx.next().await {
             Some(RespEvent::Data(d)) => {
                 if !send_body || d.is_empty() {
                     continue;

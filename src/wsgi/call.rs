@@ -47,8 +47,29 @@ fn fail(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars, r
     }
 }
 
-pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) {
-    let Job { vars, body, https, tx } = job;
+/// A response body still being produced: with a `Local` sink the
+/// iteration pauses whenever body data is ready, so the I/O code on the
+/// same thread can write it, and resumes from here.
+pub struct Continuation {
+    result: Py<PyAny>,
+    iter: Py<pyo3::types::PyIterator>,
+    responder: Py<Responder>,
+    vars: crate::proto::vars::Vars,
+}
+
+fn send_now(sink: &super::responder::Sink, ev: RespEvent) {
+    match sink {
+        super::responder::Sink::Channel(tx) => {
+            let _ = tx.try_send(ev);
+        }
+        super::responder::Sink::Local(q) => q.lock().unwrap().push_back(ev),
+    }
+}
+
+/// Calls the app for `job`. Returns a continuation if the body is not
+/// finished (only with a `Local` sink; a `Channel` sink runs to the end).
+pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) -> Option<Continuation> {
+    let Job { vars, body, https, sink } = job;
     crate::python::uwsgi_module::begin_request();
     let mounts: Vec<&str> = ctx.apps.iter().map(|a| a.mountpoint.as_str()).collect();
     let Some(r) = route(&mounts, vars.get(b"SCRIPT_NAME"), vars.get(b"PATH_INFO").unwrap_or(b""), ctx.manage_script_name) else {
@@ -59,66 +80,115 @@ pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) {
             content_length: None,
             close: false,
         };
-        let _ = tx.try_send(RespEvent::Complete(head, b"no application is mounted at this path\n".to_vec()));
-        return;
+        send_now(&sink, RespEvent::Complete(head, b"no application is mounted at this path\n".to_vec()));
+        return None;
     };
     let environ = match ctx.environ.build(py, &vars, body, https, r.script_name_len) {
         Ok(e) => e,
         Err(e) => {
             report(py, e, "cannot build the environ", &vars);
-            let _ = tx.try_send(RespEvent::Failed);
-            return;
+            send_now(&sink, RespEvent::Failed);
+            return None;
         }
     };
-    let responder = match Bound::new(py, Responder::new(tx)) {
+    let responder = match Bound::new(py, Responder::new(sink)) {
         Ok(r) => r,
-        Err(e) => return report(py, e, "cannot create start_response", &vars),
+        Err(e) => {
+            report(py, e, "cannot create start_response", &vars);
+            return None;
+        }
     };
     let result = match ctx.apps[r.app].callable.bind(py).call1((environ, &responder)) {
         Ok(r) => r,
         Err(e) => {
             fail(py, e, "exception in the app", &vars, &mut responder.borrow_mut());
-            return;
+            return None;
         }
     };
-    let outcome = iterate(py, &result, &responder);
-    // PEP 3333: close() is called whatever happened, even on a disconnect.
-    let closed = match result.hasattr("close") {
-        Ok(true) => result.call_method0("close").map(|_| ()),
-        Ok(false) => Ok(()),
-        Err(e) => Err(e),
+    // wsgi.file_wrapper over a real file: sendfile, no iteration.
+    let iter = match result.cast::<FileWrapper>() {
+        Ok(fw) => match try_sendfile(py, &fw.borrow(), &responder) {
+            Ok(true) => None,
+            Ok(false) => Some(result.try_iter()),
+            Err(e) => Some(Err(e)),
+        },
+        Err(_) => Some(result.try_iter()),
     };
-    let mut resp = responder.borrow_mut();
-    if resp.disconnected {
-        return;
-    }
-    match outcome.and(closed) {
-        Ok(()) if resp.has_head() => resp.finish(py),
-        Ok(()) => {
-            crate::logln!("oxwsgi: the app returned without calling start_response ({}), answering 500", describe(&vars));
-            resp.fail(py);
-        }
-        Err(e) => fail(py, e, "exception while producing the response body", &vars, &mut resp),
+    let iter = match iter {
+        None => return finish(py, &result, &responder, &vars, Ok(())),
+        Some(Ok(it)) => it,
+        Some(Err(e)) => return finish(py, &result, &responder, &vars, Err(e)),
+    };
+    proceed(py, Continuation { result: result.unbind(), iter: iter.unbind(), responder: responder.unbind(), vars })
+}
+
+/// Produces more of a paused body.
+pub fn resume(py: Python<'_>, c: Continuation) -> Option<Continuation> {
+    proceed(py, c)
+}
+
+/// The client is gone before the body was finished: PEP 3333 still wants
+/// close() called.
+pub fn abandon(py: Python<'_>, c: Continuation) {
+    if let Err(e) = close(c.result.bind(py)) {
+        report(py, e, "exception in close()", &c.vars);
     }
 }
 
-fn iterate(py: Python<'_>, result: &Bound<'_, PyAny>, responder: &Bound<'_, Responder>) -> PyResult<()> {
-    if let Ok(fw) = result.cast::<FileWrapper>() {
-        if try_sendfile(py, &fw.borrow(), responder)? {
-            return Ok(());
-        }
-    }
-    for item in result.try_iter()? {
-        let item = item?;
-        let b = item.cast::<PyBytes>().map_err(|_| {
-            PyTypeError::new_err(format!("the app's body iterable yielded {}; WSGI bodies are bytes", type_name(&item)))
-        })?;
+fn proceed(py: Python<'_>, c: Continuation) -> Option<Continuation> {
+    let result = c.result.bind(py).clone();
+    let responder = c.responder.bind(py).clone();
+    let mut it = c.iter.bind(py).clone();
+    loop {
+        let item = match it.next() {
+            Some(Ok(item)) => item,
+            None => break,
+            Some(Err(e)) => return finish(py, &result, &responder, &c.vars, Err(e)),
+        };
+        let b = match item.cast::<PyBytes>() {
+            Ok(b) => b,
+            Err(_) => {
+                let e = PyTypeError::new_err(format!("the app's body iterable yielded {}; WSGI bodies are bytes", type_name(&item)));
+                return finish(py, &result, &responder, &c.vars, Err(e));
+            }
+        };
         let mut r = responder.borrow_mut();
         if r.push(py, b.as_bytes()).is_err() || r.disconnected {
             break;
         }
+        if r.take_handed_over() {
+            drop(r);
+            return Some(c);
+        }
     }
-    Ok(())
+    finish(py, &result, &responder, &c.vars, Ok(()))
+}
+
+fn close(result: &Bound<'_, PyAny>) -> PyResult<()> {
+    match result.hasattr("close") {
+        Ok(true) => result.call_method0("close").map(|_| ()),
+        Ok(false) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The body is done (or failed): close() as PEP 3333 wants in every case,
+/// then the end of the response.
+fn finish(py: Python<'_>, result: &Bound<'_, PyAny>, responder: &Bound<'_, Responder>, vars: &crate::proto::vars::Vars, outcome: PyResult<()>) -> Option<Continuation> {
+    let closed = close(result);
+    let mut resp = responder.borrow_mut();
+    if resp.disconnected {
+        return None;
+    }
+    match outcome.and(closed) {
+        Ok(()) if resp.has_head() => resp.finish(py),
+        Ok(()) => {
+            crate::logln!("oxwsgi: the app returned without calling start_response ({}), answering 500", describe(vars));
+            resp.fail(py);
+        }
+        Err(e) => fail(py, e, "exception while producing the response body", vars, &mut resp),
+    }
+    None
 }
 
 /// Sends a wsgi.file_wrapper over a regular file with sendfile. Returns

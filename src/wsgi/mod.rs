@@ -13,7 +13,6 @@ pub mod file_wrapper;
 pub mod responder;
 
 use crate::proto::vars::Vars;
-use tokio::sync::mpsc;
 
 /// A request body, read in full before the app is called (so a slow
 /// client never holds a Python thread).
@@ -30,7 +29,7 @@ pub struct Job {
     pub body: Body,
     /// The connection is TLS-terminated (wsgi.url_scheme https).
     pub https: bool,
-    pub tx: mpsc::Sender<RespEvent>,
+    pub sink: responder::Sink,
 }
 
 /// The status line and headers an app gave, validated and serialised.

@@ -7,8 +7,19 @@ use super::{RespEvent, ResponseHead};
 use pyo3::exceptions::{PyAssertionError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+
+/// Where response events go. `Channel`: to the I/O thread, with
+/// back-pressure (this thread waits, without the GIL, while the client
+/// reads). `Local`: to a queue the I/O code on this same thread drains; the
+/// app's iteration pauses instead of waiting (see call.rs).
+pub enum Sink {
+    Channel(mpsc::Sender<RespEvent>),
+    Local(Arc<Mutex<VecDeque<RespEvent>>>),
+}
 
 /// Body bytes gathered before we start streaming.
 const STREAM_THRESHOLD: usize = 256 * 1024;
@@ -20,13 +31,21 @@ pub struct Responder {
     buf: Vec<u8>,
     /// Body bytes accepted so far, against the app's Content-Length.
     sent: u64,
-    tx: mpsc::Sender<RespEvent>,
+    sink: Sink,
     pub disconnected: bool,
+    /// Body data went to a Local sink since the last look: time to let the
+    /// I/O code write it before producing more.
+    handed_over: bool,
 }
 
 impl Responder {
-    pub fn new(tx: mpsc::Sender<RespEvent>) -> Self {
-        Responder { head: None, head_sent: false, buf: Vec::new(), sent: 0, tx, disconnected: false }
+    pub fn new(sink: Sink) -> Self {
+        Responder { head: None, head_sent: false, buf: Vec::new(), sent: 0, sink, disconnected: false, handed_over: false }
+    }
+
+    /// Whether the iteration should pause so the I/O code can write.
+    pub fn take_handed_over(&mut self) -> bool {
+        std::mem::take(&mut self.handed_over)
     }
 
     pub fn has_head(&self) -> bool {
@@ -41,10 +60,18 @@ impl Responder {
         if self.disconnected {
             return;
         }
-        match self.tx.try_send(ev) {
+        let tx = match &self.sink {
+            Sink::Local(q) => {
+                self.handed_over |= matches!(ev, RespEvent::Data(_) | RespEvent::File { .. });
+                q.lock().unwrap().push_back(ev);
+                return;
+            }
+            Sink::Channel(tx) => tx,
+        };
+        match tx.try_send(ev) {
             Ok(()) => {}
             Err(TrySendError::Full(ev)) => {
-                let tx = self.tx.clone();
+                let tx = tx.clone();
                 if py.detach(move || tx.blocking_send(ev)).is_err() {
                     self.disconnected = true;
                 }
