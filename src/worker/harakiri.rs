@@ -32,15 +32,21 @@ struct Running {
 pub struct Board(Arc<Mutex<Vec<Running>>>);
 
 impl Board {
+    /// The table, even if a thread panicked while holding it: the
+    /// watchdog must outlive any one request.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Running>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Registers the calling Python thread; returns its slot.
     pub fn register(&self, is_main: bool) -> usize {
-        let mut v = self.0.lock().unwrap();
+        let mut v = self.lock();
         v.push(Running { ident: unsafe { libc::pthread_self() } as u64, is_main, ..Default::default() });
         v.len() - 1
     }
 
     pub fn begin(&self, slot: usize, what: impl FnOnce() -> String) {
-        let mut v = self.0.lock().unwrap();
+        let mut v = self.lock();
         v[slot].started = Some(Instant::now());
         v[slot].what = what();
         v[slot].interrupted = false;
@@ -49,14 +55,14 @@ impl Board {
     /// Marks the request done; returns whether it had been interrupted (the
     /// caller then clears any exception still pending for the thread).
     pub fn end(&self, slot: usize) -> bool {
-        let mut v = self.0.lock().unwrap();
+        let mut v = self.lock();
         v[slot].started = None;
         std::mem::take(&mut v[slot].interrupted)
     }
 
     /// For the main thread's signal handler: is its request being interrupted?
     fn main_interrupted(&self) -> bool {
-        self.0.lock().unwrap().iter().any(|r| r.is_main && r.interrupted && r.started.is_some())
+        self.lock().iter().any(|r| r.is_main && r.interrupted && r.started.is_some())
     }
 }
 
@@ -95,7 +101,7 @@ pub fn start_watchdog(limit: Duration, grace: Duration, worker_id: usize, main: 
         .name("harakiri".into())
         .spawn(move || loop {
             std::thread::sleep(Duration::from_millis(100));
-            let mut v = board.0.lock().unwrap();
+            let mut v = board.lock();
             for (slot, r) in v.iter_mut().enumerate() {
                 let Some(started) = r.started else { continue };
                 let ran = started.elapsed();
@@ -129,7 +135,7 @@ pub fn start_watchdog(limit: Duration, grace: Duration, worker_id: usize, main: 
                             Python::attach(|py| {
                                 // With the GIL held the target thread cannot
                                 // move on to another request under our feet.
-                                let v = board.0.lock().unwrap();
+                                let v = board.lock();
                                 if v[slot].interrupted && v[slot].started.is_some() {
                                     let exc = py.get_type::<HarakiriError>();
                                     unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(ident as _, exc.as_ptr()) };
