@@ -184,6 +184,16 @@ def django_project():
     shutil.rmtree(base, ignore_errors=True)
 
 
+def tutorial_ini(project, sock, processes=2):
+    """examples/mysite_uwsgi.ini, the tutorial's file, with its paths filled in."""
+    return ((ROOT / "examples" / "mysite_uwsgi.ini").read_text()
+            .replace("/path/to/your/project/mysite.sock", str(sock))
+            .replace("/path/to/your/project", str(project))
+            .replace("project.wsgi", "mysite.wsgi")
+            .replace("/path/to/virtualenv", str(VENV))
+            .replace("processes       = 10", "processes       = %d" % processes))
+
+
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 

@@ -342,18 +342,13 @@ def test_sigttin_sigttou_change_worker_count(serve):
 def test_tutorial_ini_with_further_configuration(django_project, tmp_path):
     """mysite_uwsgi.ini as the tutorial writes it, plus every line of its
     "Further configuration" section, comments and all."""
-    from conftest import ROOT, VENV
+    from conftest import tutorial_ini
     sock = tmp_path / "mysite.sock"
     log = tmp_path / "yourproject.log"
     pidfile = tmp_path / "project-master.pid"
     port = free_port()
     ini = tmp_path / "mysite_uwsgi.ini"
-    ini.write_text((ROOT / "examples" / "mysite_uwsgi.ini").read_text()
-                   .replace("/path/to/your/project/mysite.sock", str(sock))
-                   .replace("/path/to/your/project", str(django_project))
-                   .replace("project.wsgi", "mysite.wsgi")
-                   .replace("/path/to/virtualenv", str(VENV))
-                   .replace("processes       = 10", "processes       = 2")
+    ini.write_text(tutorial_ini(django_project, sock)
                    + "http-socket = 127.0.0.1:%d\n" % port
                    + "env = DJANGO_SETTINGS_MODULE=mysite.settings # set an environment variable\n"
                    + "safe-pidfile = %s # create a pidfile\n" % pidfile

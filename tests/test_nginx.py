@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from conftest import APPS, ROOT, VENV, free_port, wait_unix, world_readable_dir
+from conftest import APPS, ROOT, VENV, free_port, tutorial_ini, world_readable_dir
 from test_http import get
 
 
@@ -87,13 +87,7 @@ def test_unix_socket_permissions_as_in_the_tutorial(serve, nginx, django_project
 def test_tutorial_ini_over_unix_socket(serve, nginx, django_project, sockdir):
     sock = sockdir / "mysite.sock"
     ini = sockdir / "mysite_uwsgi.ini"
-    ini.write_text((ROOT / "examples" / "mysite_uwsgi.ini").read_text()
-                   .replace("/path/to/your/project/mysite.sock", str(sock))
-                   .replace("/path/to/your/project", str(django_project))
-                   .replace("project.wsgi", "mysite.wsgi")
-                   .replace("/path/to/virtualenv", str(VENV))
-                   .replace("processes       = 10", "processes       = 2")
-                   .replace("# chmod-socket    = 664", "chmod-socket    = 666"))
+    ini.write_text(tutorial_ini(django_project, sock).replace("# chmod-socket    = 664", "chmod-socket    = 666"))
     port = free_port()
     srv = serve("--ini", ini, unix=sock)
     nginx(site(port, "unix://%s" % sock, django_project), port)

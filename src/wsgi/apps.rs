@@ -9,18 +9,18 @@ pub struct Route {
 }
 
 /// `mounts` are the apps' mount points ("" for the default app).
-pub fn route(mounts: &[&str], script_name: Option<&[u8]>, path_info: &[u8], manage_script_name: bool) -> Option<Route> {
+pub fn route<S: AsRef<str>>(mounts: &[S], script_name: Option<&[u8]>, path_info: &[u8], manage_script_name: bool) -> Option<Route> {
     // An explicit SCRIPT_NAME (nginx's `uwsgi_param SCRIPT_NAME`) selects the app.
     if let Some(sn) = script_name.filter(|s| !s.is_empty()) {
         let sn = sn.strip_suffix(b"/").unwrap_or(sn);
-        if let Some(i) = mounts.iter().position(|m| !m.is_empty() && m.as_bytes() == sn) {
+        if let Some(i) = mounts.iter().position(|m| !m.as_ref().is_empty() && m.as_ref().as_bytes() == sn) {
             return Some(Route { app: i, script_name_len: None });
         }
     }
     if manage_script_name {
         let mut best: Option<(usize, usize)> = None;
         for (i, m) in mounts.iter().enumerate() {
-            let m = m.as_bytes();
+            let m = m.as_ref().as_bytes();
             if m.is_empty() {
                 continue;
             }
@@ -33,7 +33,7 @@ pub fn route(mounts: &[&str], script_name: Option<&[u8]>, path_info: &[u8], mana
             return Some(Route { app: i, script_name_len: Some(l) });
         }
     }
-    mounts.iter().position(|m| m.is_empty()).map(|i| Route { app: i, script_name_len: None })
+    mounts.iter().position(|m| m.as_ref().is_empty()).map(|i| Route { app: i, script_name_len: None })
 }
 
 #[cfg(test)]
@@ -51,5 +51,6 @@ mod tests {
         assert_eq!(route(&mounts, None, b"/app/x", false), Some(Route { app: 0, script_name_len: None }));
         assert_eq!(route(&mounts, Some(b"/app"), b"/x", false), Some(Route { app: 1, script_name_len: None }));
         assert_eq!(route(&["/a"], None, b"/b", true), None);
+        assert_eq!(route(&["/a".to_string()], None, b"/a/b", true), Some(Route { app: 0, script_name_len: Some(2) }));
     }
 }

@@ -15,13 +15,16 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 /// Everything a Python thread needs to serve requests.
 pub struct PyApps {
     pub apps: Vec<App>,
+    /// The apps' mount points, in the same order (routing reads them per request).
+    mounts: Vec<String>,
     pub manage_script_name: bool,
     pub environ: EnvironCtx,
 }
 
 impl PyApps {
     pub fn new(py: Python<'_>, apps: Vec<App>, manage_script_name: bool, multithread: bool, multiprocess: bool) -> PyResult<Self> {
-        Ok(PyApps { apps, manage_script_name, environ: EnvironCtx::new(py, multithread, multiprocess)? })
+        let mounts = apps.iter().map(|a| a.mountpoint.clone()).collect();
+        Ok(PyApps { apps, mounts, manage_script_name, environ: EnvironCtx::new(py, multithread, multiprocess)? })
     }
 }
 
@@ -71,8 +74,7 @@ fn send_now(sink: &super::responder::Sink, ev: RespEvent) {
 pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) -> Option<Continuation> {
     let Job { vars, body, https, sink } = job;
     crate::python::uwsgi_module::begin_request();
-    let mounts: Vec<&str> = ctx.apps.iter().map(|a| a.mountpoint.as_str()).collect();
-    let Some(r) = route(&mounts, vars.get(b"SCRIPT_NAME"), vars.get(b"PATH_INFO").unwrap_or(b""), ctx.manage_script_name) else {
+    let Some(r) = route(&ctx.mounts, vars.get(b"SCRIPT_NAME"), vars.get(b"PATH_INFO").unwrap_or(b""), ctx.manage_script_name) else {
         let head = ResponseHead {
             status: b"404 Not Found".to_vec(),
             headers: b"Content-Type: text/plain\r\n".to_vec(),
