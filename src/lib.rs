@@ -7,5 +7,6 @@ pub mod net;
 pub mod options;
 pub mod proto;
 pub mod python;
+pub mod statics;
 pub mod worker;
 pub mod wsgi;

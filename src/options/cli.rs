@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn not_supported_yet() {
-        let e = read(&["--static-map", "/s=/srv"]).unwrap_err().to_string();
+        let e = read(&["--static-gzip-all"]).unwrap_err().to_string();
         assert!(e.contains("not supported yet"), "{e}");
     }
 

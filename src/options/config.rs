@@ -89,6 +89,8 @@ pub struct Config {
     pub gid: Option<String>,
     pub reload_mercy: u64,
     pub daemonize: Option<PathBuf>,
+    // Static files
+    pub statics: crate::statics::StaticConfig,
     // Emperor
     pub emperor: Option<String>,
     pub emperor_tyrant: bool,
@@ -159,6 +161,7 @@ impl Default for Config {
             gid: None,
             reload_mercy: 60,
             daemonize: None,
+            statics: Default::default(),
             emperor: None,
             emperor_tyrant: false,
             disable_logging: false,
@@ -315,6 +318,20 @@ impl Config {
                 "gid" => c.gid = Some(val()),
                 "reload-mercy" => c.reload_mercy = num(o, 0)?,
                 "daemonize" => c.daemonize = Some(PathBuf::from(val())),
+                "static-map" | "static-map2" => {
+                    let v = val();
+                    let Some((prefix, dir)) = v.split_once('=') else {
+                        return Err(err(format!("{} takes /prefix=/directory, not '{}'", o.spec.name, v)));
+                    };
+                    if !prefix.starts_with('/') {
+                        return Err(err(format!("{}: the prefix '{}' must start with /", o.spec.name, prefix)));
+                    }
+                    c.statics.maps.push(crate::statics::StaticMap { prefix: prefix.to_string(), dir: PathBuf::from(dir), keep_prefix: o.spec.name == "static-map2" });
+                    c.statics.maps.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
+                }
+                "check-static" => c.statics.check.push(PathBuf::from(val())),
+                "static-index" => c.statics.index.push(val()),
+                "static-safe" => c.statics.safe.push(PathBuf::from(val())),
                 "emperor" => c.emperor = Some(val()),
                 "emperor-tyrant" => c.emperor_tyrant = flag(),
                 "disable-logging" => c.disable_logging = flag(),

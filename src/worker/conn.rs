@@ -59,13 +59,15 @@ async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Bo
             vars.get(b"SERVER_PROTOCOL").unwrap_or(b"HTTP/1.0").to_vec(),
         )
     });
-    let out = match &sh.dispatch {
-        super::Dispatch::Pool(pool) => {
+    let static_out = if sh.cfg.statics.is_empty() { None } else { serve_static(sh, s, &vars, &meta).await };
+    let out = match (static_out, &sh.dispatch) {
+        (Some(out), _) => out,
+        (None, super::Dispatch::Pool(pool)) => {
             let (tx, rx) = mpsc::channel(8);
             pool.submit(Job { vars, body, https: false, sink: Sink::Channel(tx) });
             write_response(s, Source::Remote(rx), &meta).await
         }
-        super::Dispatch::Inline(inline) => {
+        (None, super::Dispatch::Inline(inline)) => {
             let queue = Arc::new(Mutex::new(VecDeque::new()));
             let cont = inline.call(Job { vars, body, https: false, sink: Sink::Local(queue.clone()) });
             write_response(s, Source::Inline { queue, cont, inline }, &meta).await
@@ -121,6 +123,72 @@ async fn refuse(s: &mut Stream, http11: bool, status: &str, why: &str, t: &Timeo
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+}
+
+/// --static-map and friends: answers from the file system, with sendfile
+/// and no Python call, or None when the app should answer.
+async fn serve_static(sh: &Shared, s: &mut Stream, vars: &Vars, meta: &ReqMeta) -> Option<Outcome> {
+    use crate::statics::{Lookup, content_type, plan, resolve};
+    let method = vars.get(b"REQUEST_METHOD")?;
+    if method != b"GET" && method != b"HEAD" {
+        return None;
+    }
+    let (path, metadata) = match resolve(&sh.cfg.statics, vars.get(b"PATH_INFO")?) {
+        Lookup::Pass => return None,
+        Lookup::File(p, m) => (p, m),
+        Lookup::Forbidden => return Some(static_error(s, meta, "403 Forbidden").await),
+        Lookup::NotFound => return Some(static_error(s, meta, "404 Not Found").await),
+    };
+    let Ok(file) = std::fs::File::open(&path) else {
+        return Some(static_error(s, meta, "403 Forbidden").await);
+    };
+    let mtime = metadata.modified().unwrap_or(std::time::UNIX_EPOCH);
+    let p = plan(metadata.len(), mtime, vars.get(b"HTTP_IF_NONE_MATCH"), vars.get(b"HTTP_IF_MODIFIED_SINCE"), vars.get(b"HTTP_RANGE"));
+    let headers = format!("Content-Type: {}\r\n{}", content_type(&path), p.headers);
+    let keep_alive = meta.keep_alive && !*meta.stopping.borrow();
+    let not_modified = p.body.is_none() && p.status.starts_with("304");
+    let (framing, length) = if not_modified { (http::BodyFraming::Empty, None) } else { (http::BodyFraming::Length, Some(p.body.map_or(0, |(_, n)| n))) };
+    let mut head = Vec::with_capacity(256 + headers.len());
+    http::encode_head(&mut head, meta.http11, p.status.as_bytes(), headers.as_bytes(), framing, length, keep_alive);
+    let mut out = Outcome {
+        status: p.status.as_bytes().to_vec(),
+        body_bytes: 0,
+        headers: headers.matches("\r\n").count(),
+        headers_bytes: head.len(),
+        reusable: false,
+        broken: None,
+    };
+    if !matches!(tokio::time::timeout(meta.write_timeout, s.write_all(&head)).await, Ok(Ok(()))) {
+        out.broken = Some("the client disconnected");
+        return Some(out);
+    }
+    if let (Some((offset, len)), false) = (p.body, meta.is_head) {
+        if len > 0 {
+            match tokio::time::timeout(meta.write_timeout * 10, s.sendfile(&file, offset, len)).await {
+                Ok(Ok(())) => out.body_bytes = len,
+                _ => {
+                    out.broken = Some("the client disconnected or stopped reading");
+                    return Some(out);
+                }
+            }
+        }
+    }
+    out.reusable = keep_alive;
+    Some(out)
+}
+
+async fn static_error(s: &mut Stream, meta: &ReqMeta, status: &'static str) -> Outcome {
+    let keep_alive = meta.keep_alive && !*meta.stopping.borrow();
+    let body = format!("{}\n", status);
+    let ok = write_simple(s, meta.http11, status, body.as_bytes(), keep_alive, meta.write_timeout).await.is_ok();
+    Outcome {
+        status: status.as_bytes().to_vec(),
+        body_bytes: body.len() as u64,
+        headers: 1,
+        headers_bytes: 0,
+        reusable: ok && keep_alive,
+        broken: (!ok).then_some("the client disconnected"),
+    }
 }
 
 fn log_refusal(peer: &Peer, what: &str, why: &str) {

@@ -1,0 +1,286 @@
+//! Static files (--static-map, --static-map2, --check-static,
+//! --static-index, --static-safe), served by the I/O side with sendfile and
+//! no Python call. This file decides; worker/conn.rs sends. Never outside a
+//! mapped directory: `..` segments are refused, and a symlink may only lead
+//! into the directory itself or a --static-safe one.
+
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// One mapping: requests under `prefix` come from `dir`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticMap {
+    pub prefix: String,
+    pub dir: PathBuf,
+    /// --static-map2: the whole request path is appended to `dir`, prefix
+    /// included.
+    pub keep_prefix: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StaticConfig {
+    /// Longest prefix first.
+    pub maps: Vec<StaticMap>,
+    pub check: Vec<PathBuf>,
+    pub index: Vec<String>,
+    pub safe: Vec<PathBuf>,
+}
+
+impl StaticConfig {
+    pub fn is_empty(&self) -> bool {
+        self.maps.is_empty() && self.check.is_empty()
+    }
+}
+
+#[derive(Debug)]
+pub enum Lookup {
+    /// Serve this regular file.
+    File(PathBuf, std::fs::Metadata),
+    /// Refused: a `..` segment, a NUL, or a symlink out of the root.
+    Forbidden,
+    /// A directory without an index file.
+    NotFound,
+    /// Not a static file: the app answers.
+    Pass,
+}
+
+pub fn resolve(cfg: &StaticConfig, path: &[u8]) -> Lookup {
+    if path.contains(&0) || path.split(|&c| c == b'/').any(|seg| seg == b"..") {
+        return if cfg.is_empty() { Lookup::Pass } else { Lookup::Forbidden };
+    }
+    let rel = |p: &[u8]| -> PathBuf { PathBuf::from(std::ffi::OsStr::from_bytes(p.strip_prefix(b"/").unwrap_or(p))) };
+    let mut candidates: Vec<(PathBuf, &Path)> = Vec::new();
+    for m in &cfg.maps {
+        let pre = m.prefix.as_bytes();
+        if path.starts_with(pre) && (path.len() == pre.len() || path[pre.len()] == b'/' || pre.ends_with(b"/")) {
+            let rest = if m.keep_prefix { path } else { &path[pre.len()..] };
+            candidates.push((m.dir.join(rel(rest)), &m.dir));
+        }
+    }
+    for d in &cfg.check {
+        candidates.push((d.join(rel(path)), d));
+    }
+    for (candidate, root) in candidates {
+        let Ok(meta) = std::fs::metadata(&candidate) else { continue };
+        let (file, meta) = if meta.is_dir() {
+            let found = cfg.index.iter().map(|i| candidate.join(i)).find_map(|p| std::fs::metadata(&p).ok().filter(|m| m.is_file()).map(|m| (p, m)));
+            match found {
+                Some(f) => f,
+                None => return Lookup::NotFound,
+            }
+        } else if meta.is_file() {
+            (candidate, meta)
+        } else {
+            continue;
+        };
+        // Symlinks may not lead out of the root, unless into --static-safe.
+        let (Ok(real), Ok(real_root)) = (std::fs::canonicalize(&file), std::fs::canonicalize(root)) else {
+            return Lookup::Forbidden;
+        };
+        let allowed = real.starts_with(&real_root) || cfg.safe.iter().any(|s| std::fs::canonicalize(s).is_ok_and(|s| real.starts_with(s)));
+        return if allowed { Lookup::File(file, meta) } else { Lookup::Forbidden };
+    }
+    Lookup::Pass
+}
+
+fn builtin_types() -> HashMap<String, String> {
+    [
+        ("html", "text/html"), ("htm", "text/html"), ("css", "text/css"), ("js", "text/javascript"), ("mjs", "text/javascript"),
+        ("json", "application/json"), ("txt", "text/plain"), ("xml", "application/xml"), ("svg", "image/svg+xml"),
+        ("png", "image/png"), ("jpg", "image/jpeg"), ("jpeg", "image/jpeg"), ("gif", "image/gif"), ("webp", "image/webp"),
+        ("ico", "image/vnd.microsoft.icon"), ("woff", "font/woff"), ("woff2", "font/woff2"), ("ttf", "font/ttf"),
+        ("pdf", "application/pdf"), ("zip", "application/zip"), ("gz", "application/gzip"), ("wasm", "application/wasm"),
+        ("mp4", "video/mp4"), ("webm", "video/webm"), ("mp3", "audio/mpeg"), ("csv", "text/csv"), ("map", "application/json"),
+    ]
+    .into_iter()
+    .map(|(e, t)| (e.to_string(), t.to_string()))
+    .collect()
+}
+
+/// The Content-Type of a file, from the system's mime.types with a
+/// built-in fallback for the common web types.
+pub fn content_type(path: &Path) -> String {
+    static TYPES: OnceLock<HashMap<String, String>> = OnceLock::new();
+    let types = TYPES.get_or_init(|| {
+        let mut t = builtin_types();
+        if let Ok(text) = std::fs::read_to_string("/etc/mime.types") {
+            for line in text.lines().filter(|l| !l.starts_with('#')) {
+                let mut words = line.split_whitespace();
+                if let Some(ty) = words.next() {
+                    for ext in words {
+                        t.entry(ext.to_ascii_lowercase()).or_insert_with(|| ty.to_string());
+                    }
+                }
+            }
+        }
+        t
+    });
+    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let ty = types.get(&ext).cloned().unwrap_or_else(|| "application/octet-stream".into());
+    if ty.starts_with("text/") || ty == "application/javascript" { format!("{}; charset=utf-8", ty) } else { ty }
+}
+
+/// An HTTP date (RFC 9110 5.6.7) for a time.
+pub fn http_date(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as libc::time_t;
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::gmtime_r(&secs, &mut tm);
+        let mut buf = [0u8; 64];
+        let n = libc::strftime(buf.as_mut_ptr() as *mut _, buf.len(), c"%a, %d %b %Y %H:%M:%S GMT".as_ptr(), &tm);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+}
+
+/// Parses an IMF-fixdate (the form every current client sends).
+pub fn parse_http_date(s: &[u8]) -> Option<SystemTime> {
+    let s = std::ffi::CString::new(s).ok()?;
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        let end = libc::strptime(s.as_ptr(), c"%a, %d %b %Y %H:%M:%S GMT".as_ptr(), &mut tm);
+        if end.is_null() {
+            return None;
+        }
+        let t = libc::timegm(&mut tm);
+        (t >= 0).then(|| UNIX_EPOCH + Duration::from_secs(t as u64))
+    }
+}
+
+/// What to send for a file, given the request's conditional and range
+/// headers.
+#[derive(Debug, PartialEq)]
+pub struct Plan {
+    pub status: &'static str,
+    /// Extra header lines (`Name: value\r\n`).
+    pub headers: String,
+    /// The byte range of the file to send (none for 304 and 416).
+    pub body: Option<(u64, u64)>,
+}
+
+pub fn plan(size: u64, mtime: SystemTime, if_none_match: Option<&[u8]>, if_modified_since: Option<&[u8]>, range: Option<&[u8]>) -> Plan {
+    let secs = mtime.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let etag = format!("\"{:x}-{:x}\"", secs, size);
+    let mut headers = format!("Last-Modified: {}\r\nETag: {}\r\nAccept-Ranges: bytes\r\n", http_date(mtime), etag);
+    // RFC 9110 13.2.2: If-None-Match first; If-Modified-Since only without it.
+    let not_modified = match (if_none_match, if_modified_since) {
+        (Some(inm), _) => inm == b"*" || inm.split(|&c| c == b',').any(|t| {
+            let t = t.trim_ascii();
+            t.strip_prefix(b"W/").unwrap_or(t) == etag.as_bytes()
+        }),
+        (None, Some(ims)) => parse_http_date(ims).is_some_and(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() >= secs),
+        _ => false,
+    };
+    if not_modified {
+        return Plan { status: "304 Not Modified", headers, body: None };
+    }
+    if let Some(r) = range.and_then(|r| r.strip_prefix(b"bytes=")) {
+        // One range only; a list of ranges is answered with the whole file
+        // (RFC 9110 14.2 lets a server ignore Range).
+        if !r.contains(&b',') {
+            match parse_range(r, size) {
+                Some((start, end)) => {
+                    headers.push_str(&format!("Content-Range: bytes {}-{}/{}\r\n", start, end, size));
+                    return Plan { status: "206 Partial Content", headers, body: Some((start, end - start + 1)) };
+                }
+                None => {
+                    headers.push_str(&format!("Content-Range: bytes */{}\r\n", size));
+                    return Plan { status: "416 Range Not Satisfiable", headers, body: None };
+                }
+            }
+        }
+    }
+    Plan { status: "200 OK", headers, body: Some((0, size)) }
+}
+
+/// `a-b`, `a-` or `-n` against a file of `size` bytes: inclusive bounds.
+fn parse_range(r: &[u8], size: u64) -> Option<(u64, u64)> {
+    let r = std::str::from_utf8(r).ok()?.trim();
+    let (a, b) = r.split_once('-')?;
+    let num = |s: &str| if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
+    if a.is_empty() {
+        let n = num(b)?.min(size);
+        return (n > 0).then(|| (size - n, size - 1));
+    }
+    let start = num(a)?;
+    let end = if b.is_empty() { size.saturating_sub(1) } else { num(b)?.min(size.saturating_sub(1)) };
+    (start < size && start <= end).then_some((start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("oxwsgi-static-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("root/sub")).unwrap();
+        std::fs::create_dir_all(d.join("root/withindex")).unwrap();
+        std::fs::create_dir_all(d.join("outside")).unwrap();
+        std::fs::write(d.join("root/a.css"), "body{}").unwrap();
+        std::fs::write(d.join("root/withindex/index.html"), "<p>").unwrap();
+        std::fs::write(d.join("outside/secret.txt"), "secret").unwrap();
+        std::os::unix::fs::symlink(d.join("outside/secret.txt"), d.join("root/link.txt")).unwrap();
+        d
+    }
+
+    #[test]
+    fn resolution_and_safety() {
+        let d = tree();
+        let cfg = StaticConfig {
+            maps: vec![StaticMap { prefix: "/static".into(), dir: d.join("root"), keep_prefix: false }],
+            index: vec!["index.html".into()],
+            ..Default::default()
+        };
+        assert!(matches!(resolve(&cfg, b"/static/a.css"), Lookup::File(p, _) if p.ends_with("a.css")));
+        assert!(matches!(resolve(&cfg, b"/static/withindex/"), Lookup::File(p, _) if p.ends_with("index.html")));
+        assert!(matches!(resolve(&cfg, b"/static/sub"), Lookup::NotFound));
+        assert!(matches!(resolve(&cfg, b"/static/missing.css"), Lookup::Pass));
+        assert!(matches!(resolve(&cfg, b"/staticx/a.css"), Lookup::Pass));
+        assert!(matches!(resolve(&cfg, b"/other"), Lookup::Pass));
+        assert!(matches!(resolve(&cfg, b"/static/../outside/secret.txt"), Lookup::Forbidden));
+        assert!(matches!(resolve(&cfg, b"/static/link.txt"), Lookup::Forbidden));
+        let safe = StaticConfig { safe: vec![d.join("outside")], ..cfg.clone() };
+        assert!(matches!(resolve(&safe, b"/static/link.txt"), Lookup::File(..)));
+        let map2 = StaticConfig { maps: vec![StaticMap { prefix: "/root".into(), dir: d.clone(), keep_prefix: true }], ..Default::default() };
+        assert!(matches!(resolve(&map2, b"/root/a.css"), Lookup::File(..)));
+        let check = StaticConfig { check: vec![d.join("root")], ..Default::default() };
+        assert!(matches!(resolve(&check, b"/a.css"), Lookup::File(..)));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn conditionals_and_ranges() {
+        let mtime = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let p = plan(100, mtime, None, None, None);
+        assert_eq!(p.status, "200 OK");
+        assert_eq!(p.body, Some((0, 100)));
+        assert!(p.headers.contains("Last-Modified: Tue, 14 Nov 2023 22:13:20 GMT"));
+        let etag = "\"6553f100-64\"";
+        assert!(p.headers.contains(etag));
+        assert_eq!(plan(100, mtime, Some(etag.as_bytes()), None, None).status, "304 Not Modified");
+        assert_eq!(plan(100, mtime, Some(b"\"other\""), Some(b"Tue, 14 Nov 2023 22:13:20 GMT"), None).status, "200 OK");
+        assert_eq!(plan(100, mtime, None, Some(b"Tue, 14 Nov 2023 22:13:20 GMT"), None).status, "304 Not Modified");
+        assert_eq!(plan(100, mtime, None, Some(b"Tue, 14 Nov 2023 22:13:19 GMT"), None).status, "200 OK");
+        let r = plan(100, mtime, None, None, Some(b"bytes=10-19"));
+        assert_eq!((r.status, r.body), ("206 Partial Content", Some((10, 10))));
+        assert!(r.headers.contains("Content-Range: bytes 10-19/100"));
+        assert_eq!(plan(100, mtime, None, None, Some(b"bytes=90-")).body, Some((90, 10)));
+        assert_eq!(plan(100, mtime, None, None, Some(b"bytes=-5")).body, Some((95, 5)));
+        assert_eq!(plan(100, mtime, None, None, Some(b"bytes=50-500")).body, Some((50, 50)));
+        let bad = plan(100, mtime, None, None, Some(b"bytes=100-"));
+        assert_eq!(bad.status, "416 Range Not Satisfiable");
+        assert!(bad.headers.contains("Content-Range: bytes */100"));
+        assert_eq!(plan(100, mtime, None, None, Some(b"bytes=0-1,5-6")).status, "200 OK");
+        assert_eq!(plan(100, mtime, None, None, Some(b"bytes=x-y")).status, "416 Range Not Satisfiable");
+    }
+
+    #[test]
+    fn types() {
+        assert_eq!(content_type(Path::new("a.css")), "text/css; charset=utf-8");
+        assert_eq!(content_type(Path::new("a.PNG")), "image/png");
+        assert_eq!(content_type(Path::new("noext")), "application/octet-stream");
+    }
+}
