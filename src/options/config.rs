@@ -97,8 +97,7 @@ pub struct Config {
     // Logging
     pub disable_logging: bool,
     pub logto: Option<PathBuf>,
-    // Provenance, for reloads
-    pub config_files: Vec<PathBuf>,
+    /// The arguments we were started with: a reload re-executes them.
     pub argv: Vec<String>,
     /// The options as given, in order, for the `uwsgi.opt` dict.
     pub raw_opts: Vec<(String, Option<String>)>,
@@ -166,7 +165,6 @@ impl Default for Config {
             emperor_tyrant: false,
             disable_logging: false,
             logto: None,
-            config_files: Vec::new(),
             argv: Vec::new(),
             raw_opts: Vec::new(),
             show_config: false,

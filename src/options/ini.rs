@@ -54,7 +54,6 @@ pub fn read_config(format: Format, spec: &str, col: &mut Collector, depth: usize
     let (path, section) = split_section(spec);
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(from.clone(), format!("cannot read config file '{}': {}", path, e)))?;
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path));
-    col.files.push(abs.clone());
     match format {
         Format::Ini => parse_ini(&text, &abs, section, col, depth),
         Format::Yaml => super::formats::parse_yaml(&text, &abs, section, col, depth),

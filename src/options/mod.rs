@@ -85,8 +85,6 @@ pub enum Action {
 pub struct Collector {
     pub opts: Vec<RawOpt>,
     pub placeholders: HashMap<String, String>,
-    /// The ini files read, for reloads and `%` variables.
-    pub files: Vec<std::path::PathBuf>,
 }
 
 impl Collector {
@@ -161,7 +159,6 @@ pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Action, ConfigError> {
         return Ok(Action::Signal { pidfile: o.value.clone().unwrap_or_default().into(), signal });
     }
     let mut cfg = Config::from_raw(&col.opts)?;
-    cfg.config_files = col.files;
     cfg.raw_opts = col.opts.iter().map(|o| (o.spec.name.to_string(), o.value.clone())).collect();
     cfg.argv = args.iter().map(|s| s.as_ref().to_string()).collect();
     Ok(Action::Run(Box::new(cfg)))
