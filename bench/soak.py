@@ -34,6 +34,15 @@ APP = ROOT / "tests" / "apps" / "suite.py"
 
 
 
+def read_to_close(s):
+    out = b""
+    while True:
+        c = s.recv(65536)
+        if not c:
+            return out
+        out += c
+
+
 class Stats:
     def __init__(self):
         self.lock = threading.Lock()
@@ -73,12 +82,7 @@ def pipelined(port, st, stop):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
                 s.sendall(b"".join(b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n" for _ in range(n - 1)) + b"GET /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                out = b""
-                while True:
-                    c = s.recv(65536)
-                    if not c:
-                        break
-                    out += c
+                out = read_to_close(s)
             got = out.count(b"suite: /p")
             for _ in range(got):
                 st.add("answered")
@@ -119,12 +123,7 @@ def slow_client(port, st, stop):
                 for b in b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n":
                     s.sendall(bytes([b]))
                     time.sleep(0.01)
-                out = b""
-                while True:
-                    c = s.recv(65536)
-                    if not c:
-                        break
-                    out += c
+                out = read_to_close(s)
             st.add("answered" if out.endswith(b"suite: /slow") else "failed", None if out.endswith(b"suite: /slow") else "slow answer")
         except Exception as e:  # noqa: BLE001
             st.add("failed", type(e).__name__)

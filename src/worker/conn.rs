@@ -164,13 +164,11 @@ async fn serve_static(sh: &Shared, s: &mut Stream, vars: &Vars, meta: &ReqMeta) 
     }
     if let (Some((offset, len)), false) = (p.body, meta.is_head) {
         if len > 0 {
-            match tokio::time::timeout(meta.write_timeout * 10, s.sendfile(&file, offset, len)).await {
-                Ok(Ok(())) => out.body_bytes = len,
-                _ => {
-                    out.broken = Some("the client disconnected or stopped reading");
-                    return Some(out);
-                }
+            if s.sendfile(&file, offset, len, meta.write_timeout).await.is_err() {
+                out.broken = Some("the client disconnected or stopped reading");
+                return Some(out);
             }
+            out.body_bytes = len;
         }
     }
     out.reusable = keep_alive;

@@ -209,17 +209,9 @@ pub async fn write_response(s: &mut Stream, mut rx: Source<'_>, meta: &ReqMeta) 
                 if !send_body {
                     continue;
                 }
-                let r = tokio::time::timeout(meta.write_timeout.max(Duration::from_secs(1)) * 10, s.sendfile(&file, offset, len)).await;
-                match r {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        out.broken = Some(why(&e));
-                        return out;
-                    }
-                    Err(_) => {
-                        out.broken = Some("the client stopped reading (--socket-timeout)");
-                        return out;
-                    }
+                if let Err(e) = s.sendfile(&file, offset, len, meta.write_timeout).await {
+                    out.broken = Some(why(&e));
+                    return out;
                 }
                 out.body_bytes += len;
             }

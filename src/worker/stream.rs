@@ -13,8 +13,10 @@ pub enum Stream {
 }
 
 impl Stream {
-    /// Sends `len` bytes of `file` from `offset` with sendfile(2).
-    pub async fn sendfile(&mut self, file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+    /// Sends `len` bytes of `file` from `offset` with sendfile(2). `idle`
+    /// bounds each wait for the client to take more (--socket-timeout), not
+    /// the whole transfer: a slow download that progresses is not cut.
+    pub async fn sendfile(&mut self, file: &std::fs::File, offset: u64, len: u64, idle: std::time::Duration) -> io::Result<()> {
         let mut off = offset as i64;
         let end = offset + len;
         while (off as u64) < end {
@@ -27,13 +29,14 @@ impl Stream {
                 let n = unsafe { libc::sendfile(fd, file.as_raw_fd(), &mut off, want) };
                 if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
             };
+            let stalled = || io::Error::new(io::ErrorKind::TimedOut, "client stopped reading");
             let r = match self {
                 Stream::Tcp(s) => {
-                    s.writable().await?;
+                    tokio::time::timeout(idle, s.writable()).await.map_err(|_| stalled())??;
                     s.try_io(Interest::WRITABLE, io)
                 }
                 Stream::Unix(s) => {
-                    s.writable().await?;
+                    tokio::time::timeout(idle, s.writable()).await.map_err(|_| stalled())??;
                     s.try_io(Interest::WRITABLE, io)
                 }
             };
