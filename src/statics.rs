@@ -1,6 +1,6 @@
 //! Static files (--static-map, --static-map2, --check-static,
-//! --static-index, --static-safe), served by the I/O side with sendfile and
-//! no Python call. This file decides; worker/conn.rs sends. Never outside a
+//! --static-index, --static-safe, --static-expires*, --static-gzip*),
+//! served by the I/O side with sendfile and no Python call. This file decides; worker/conn.rs sends. Never outside a
 //! mapped directory: `..` segments are refused, and a symlink may only lead
 //! into the directory itself or a --static-safe one.
 
@@ -27,6 +27,148 @@ pub struct StaticConfig {
     pub check: Vec<PathBuf>,
     pub index: Vec<String>,
     pub safe: Vec<PathBuf>,
+    /// --static-expires* rules, in the order uWSGI checks them.
+    pub expires: Vec<Expires>,
+    pub gzip: Gzip,
+}
+
+/// What an --static-expires* rule matches.
+#[derive(Debug, Clone)]
+pub enum ExpiresOn {
+    /// --static-expires: a regexp on the file's path.
+    File(regex::Regex),
+    /// --static-expires-path-info: a regexp on PATH_INFO.
+    PathInfo(regex::Regex),
+    /// --static-expires-uri: a regexp on REQUEST_URI.
+    Uri(regex::Regex),
+    /// --static-expires-type: the content type, exactly.
+    Type(String),
+}
+
+/// One rule: `Expires` is the request's time (or with `-mtime`, the
+/// file's modification time) plus `seconds`.
+#[derive(Debug, Clone)]
+pub struct Expires {
+    pub on: ExpiresOn,
+    pub from_mtime: bool,
+    pub seconds: u64,
+}
+
+impl Expires {
+    /// uWSGI's order of checking: file path, PATH_INFO, REQUEST_URI, type;
+    /// the now-based rule of a kind before the mtime-based one.
+    pub fn rank(&self) -> u8 {
+        let kind = match self.on {
+            ExpiresOn::File(_) => 0,
+            ExpiresOn::PathInfo(_) => 2,
+            ExpiresOn::Uri(_) => 4,
+            ExpiresOn::Type(_) => 6,
+        };
+        kind + self.from_mtime as u8
+    }
+
+    /// Reads an option's value: `TYPE=SECONDS` for the -type options,
+    /// `REGEXP SECONDS` for the others (uWSGI's forms).
+    pub fn parse(option: &str, value: &str) -> Result<Expires, String> {
+        let from_mtime = option.ends_with("-mtime");
+        let kind = option.trim_end_matches("-mtime");
+        let (key, secs) = if kind == "static-expires-type" {
+            value.rsplit_once('=').ok_or_else(|| format!("{} takes TYPE=SECONDS (e.g. text/css=86400), not '{}'", option, value))?
+        } else {
+            value.trim().rsplit_once(char::is_whitespace).ok_or_else(|| format!("{} takes 'REGEXP SECONDS' (e.g. '\\.css$ 86400'), not '{}'", option, value))?
+        };
+        let seconds = secs.trim().parse().map_err(|_| format!("{}: '{}' is not a number of seconds", option, secs.trim()))?;
+        let key = key.trim();
+        let re = || regex::Regex::new(key).map_err(|e| format!("{}: bad regexp '{}': {}", option, key, e));
+        let on = match kind {
+            "static-expires-type" => ExpiresOn::Type(key.to_string()),
+            "static-expires" => ExpiresOn::File(re()?),
+            "static-expires-path-info" => ExpiresOn::PathInfo(re()?),
+            "static-expires-uri" => ExpiresOn::Uri(re()?),
+            _ => return Err(format!("{} is not an expires option", option)),
+        };
+        Ok(Expires { on, from_mtime, seconds })
+    }
+}
+
+/// --static-gzip-all, --static-gzip-dir, --static-gzip-ext: which files may
+/// be answered with a precompressed FILE.br or FILE.gz next to them.
+#[derive(Debug, Clone, Default)]
+pub struct Gzip {
+    pub all: bool,
+    pub dirs: Vec<String>,
+    pub exts: Vec<String>,
+}
+
+impl Gzip {
+    fn applies(&self, file: &Path) -> bool {
+        let name = file.to_string_lossy();
+        self.all || self.dirs.iter().any(|d| name.starts_with(d.as_str())) || self.exts.iter().any(|e| name.ends_with(e.as_str()))
+    }
+}
+
+/// A precompressed variant to send instead of the file itself.
+#[derive(Debug)]
+pub struct Variant {
+    pub path: PathBuf,
+    pub meta: std::fs::Metadata,
+    pub encoding: &'static str,
+}
+
+/// Whether `coding` is acceptable per an Accept-Encoding value (a q of 0
+/// refuses it).
+fn accepts(accept_encoding: &[u8], coding: &str) -> bool {
+    let Ok(v) = std::str::from_utf8(accept_encoding) else { return false };
+    v.split(',').any(|item| {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or("").trim();
+        let q = parts.filter_map(|p| p.trim().strip_prefix("q=")).next().and_then(|q| q.trim().parse::<f32>().ok()).unwrap_or(1.0);
+        name.eq_ignore_ascii_case(coding) && q > 0.0
+    })
+}
+
+/// The .br or .gz file to send for `file`, if the gzip options cover it,
+/// the client accepts the coding, and the variant exists within `root` (or
+/// a --static-safe directory). `None` also for the `Vary` decision's
+/// second value: whether a variant could apply to this file at all.
+pub fn compressed_variant(cfg: &StaticConfig, file: &Path, root: &Path, accept_encoding: Option<&[u8]>) -> (Option<Variant>, bool) {
+    if !cfg.gzip.applies(file) {
+        return (None, false);
+    }
+    for (ext, coding) in [("br", "br"), ("gz", "gzip")] {
+        let mut p = file.as_os_str().to_owned();
+        p.push(".");
+        p.push(ext);
+        let path = PathBuf::from(p);
+        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        if !meta.is_file() || !accept_encoding.is_some_and(|a| accepts(a, coding)) || !inside(cfg, &path, root) {
+            continue;
+        }
+        return (Some(Variant { path, meta, encoding: coding }), true);
+    }
+    (None, true)
+}
+
+/// The Expires date the first matching rule gives, if any.
+pub fn expires(cfg: &StaticConfig, file: &Path, path_info: &[u8], uri: &[u8], content_type: &str, mtime: SystemTime, now: SystemTime) -> Option<String> {
+    let name = file.to_string_lossy();
+    let ctype = content_type.split(';').next().unwrap_or("").trim();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let rule = cfg.expires.iter().find(|r| match &r.on {
+        ExpiresOn::File(re) => re.is_match(&name),
+        ExpiresOn::PathInfo(re) => re.is_match(&text(path_info)),
+        ExpiresOn::Uri(re) => re.is_match(&text(uri)),
+        ExpiresOn::Type(t) => t == ctype,
+    })?;
+    Some(http_date((if rule.from_mtime { mtime } else { now }) + Duration::from_secs(rule.seconds)))
+}
+
+/// Whether `file`'s real path lies under `root`'s, or a --static-safe one.
+fn inside(cfg: &StaticConfig, file: &Path, root: &Path) -> bool {
+    let (Ok(real), Ok(real_root)) = (std::fs::canonicalize(file), std::fs::canonicalize(root)) else {
+        return false;
+    };
+    real.starts_with(&real_root) || cfg.safe.iter().any(|s| std::fs::canonicalize(s).is_ok_and(|s| real.starts_with(s)))
 }
 
 impl StaticConfig {
@@ -37,8 +179,8 @@ impl StaticConfig {
 
 #[derive(Debug)]
 pub enum Lookup {
-    /// Serve this regular file.
-    File(PathBuf, std::fs::Metadata),
+    /// Serve this regular file (found under this root).
+    File(PathBuf, std::fs::Metadata, PathBuf),
     /// Refused: a `..` segment, a NUL, or a symlink out of the root.
     Forbidden,
     /// A directory without an index file.
@@ -77,11 +219,7 @@ pub fn resolve(cfg: &StaticConfig, path: &[u8]) -> Lookup {
             continue;
         };
         // Symlinks may not lead out of the root, unless into --static-safe.
-        let (Ok(real), Ok(real_root)) = (std::fs::canonicalize(&file), std::fs::canonicalize(root)) else {
-            return Lookup::Forbidden;
-        };
-        let allowed = real.starts_with(&real_root) || cfg.safe.iter().any(|s| std::fs::canonicalize(s).is_ok_and(|s| real.starts_with(s)));
-        return if allowed { Lookup::File(file, meta) } else { Lookup::Forbidden };
+        return if inside(cfg, &file, root) { Lookup::File(file, meta, root.to_path_buf()) } else { Lookup::Forbidden };
     }
     Lookup::Pass
 }
@@ -234,8 +372,8 @@ mod tests {
             index: vec!["index.html".into()],
             ..Default::default()
         };
-        assert!(matches!(resolve(&cfg, b"/static/a.css"), Lookup::File(p, _) if p.ends_with("a.css")));
-        assert!(matches!(resolve(&cfg, b"/static/withindex/"), Lookup::File(p, _) if p.ends_with("index.html")));
+        assert!(matches!(resolve(&cfg, b"/static/a.css"), Lookup::File(p, ..) if p.ends_with("a.css")));
+        assert!(matches!(resolve(&cfg, b"/static/withindex/"), Lookup::File(p, ..) if p.ends_with("index.html")));
         assert!(matches!(resolve(&cfg, b"/static/sub"), Lookup::NotFound));
         assert!(matches!(resolve(&cfg, b"/static/missing.css"), Lookup::Pass));
         assert!(matches!(resolve(&cfg, b"/staticx/a.css"), Lookup::Pass));
@@ -275,6 +413,35 @@ mod tests {
         assert!(bad.headers.contains("Content-Range: bytes */100"));
         assert_eq!(plan(100, mtime, None, None, Some(b"bytes=0-1,5-6")).status, "200 OK");
         assert_eq!(plan(100, mtime, None, None, Some(b"bytes=x-y")).status, "416 Range Not Satisfiable");
+    }
+
+    #[test]
+    fn expires_rules() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mtime = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+        let cfg = StaticConfig {
+            expires: vec![
+                Expires::parse("static-expires", "\\.png$ 60").unwrap(),
+                Expires::parse("static-expires-type-mtime", "text/css=3600").unwrap(),
+            ],
+            ..Default::default()
+        };
+        let f = |name: &str, ty: &str| expires(&cfg, Path::new(name), b"/x", b"/x", ty, mtime, now);
+        assert_eq!(f("/s/a.png", "image/png").as_deref(), Some("Tue, 14 Nov 2023 22:14:20 GMT"));
+        assert_eq!(f("/s/a.css", "text/css; charset=utf-8").as_deref(), Some("Sun, 13 Sep 2020 13:26:40 GMT"));
+        assert_eq!(f("/s/a.js", "text/javascript"), None);
+        assert!(Expires::parse("static-expires-type", "text/css").is_err());
+        assert!(Expires::parse("static-expires", "([ 10").is_err());
+        assert!(Expires::parse("static-expires-uri", "^/x abc").is_err());
+    }
+
+    #[test]
+    fn encodings() {
+        assert!(accepts(b"gzip, deflate, br", "gzip"));
+        assert!(accepts(b"br;q=1.0, GZIP;q=0.5", "gzip"));
+        assert!(!accepts(b"gzip;q=0, br", "gzip"));
+        assert!(!accepts(b"identity", "gzip"));
+        assert!(!accepts(b"xgzip", "gzip"));
     }
 
     #[test]

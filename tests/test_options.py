@@ -20,8 +20,8 @@ def test_missing_and_malformed_values():
 
 
 def test_not_supported_yet_is_an_error():
-    r = run_oxwsgi("--http", ":8000", "--wsgi-file", "x.py", "--stats", "127.0.0.1:9191")
-    assert r.returncode == 1 and "'stats' is not supported yet" in r.stderr
+    r = run_oxwsgi("--http", ":8000", "--wsgi-file", "x.py", "--spooler", "/tmp/spool")
+    assert r.returncode == 1 and "'spooler' is not supported yet" in r.stderr
 
 
 def test_help_and_version():

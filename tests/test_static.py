@@ -60,3 +60,54 @@ def test_static_safe_and_check_static(serve, tmp_path):
     assert get(port, "/shared.txt")[1] == b"shared"
     assert get(port, "/other")[1] == b"app"
     assert get(port, "/page.txt", method="POST", body=b"x")[1] == b"app"
+
+
+def test_expires_and_precompressed_variants(serve, tmp_path):
+    import email.utils
+    import gzip
+    import time
+    root = tmp_path / "root"
+    root.mkdir()
+    css = b"body { color: red }\n" * 50
+    (root / "site.css").write_bytes(css)
+    (root / "site.css.gz").write_bytes(gzip.compress(css))
+    (root / "app.js").write_bytes(b"let x = 1;\n")
+    (root / "logo.png").write_bytes(b"\x89PNG fake")
+    os.utime(root / "logo.png", (1_600_000_000, 1_600_000_000))
+    app = tmp_path / "app.py"
+    app.write_text("def application(e, sr):\n    sr('200 OK', [])\n    return [b'app']\n")
+    port = free_port()
+    serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--static-map", "/s=%s" % root,
+          "--static-expires-type", "text/css=3600", "--static-expires-mtime", r"\.png$ 60",
+          "--static-gzip-all", port=port)
+
+    def expires_in(r):
+        return email.utils.parsedate_to_datetime(r.getheader("Expires")).timestamp() - time.time()
+
+    # The .gz variant for a client that accepts gzip, the file itself otherwise.
+    r, body = get(port, "/s/site.css", headers={"Accept-Encoding": "gzip, deflate"})
+    assert r.status == 200 and r.getheader("Content-Encoding") == "gzip" and gzip.decompress(body) == css
+    assert r.getheader("Content-Type") == "text/css; charset=utf-8" and r.getheader("Vary") == "Accept-Encoding"
+    assert 3590 < expires_in(r) <= 3600
+    gz_etag = r.getheader("ETag")
+    r, body = get(port, "/s/site.css", headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert r.status == 200 and r.getheader("Content-Encoding") is None and body == css
+    assert r.getheader("ETag") != gz_etag and r.getheader("Vary") == "Accept-Encoding"
+    r, body = get(port, "/s/site.css")
+    assert body == css and r.getheader("Content-Encoding") is None
+    # No variant on disk: no Content-Encoding; no rule: no Expires.
+    r, body = get(port, "/s/app.js", headers={"Accept-Encoding": "gzip"})
+    assert body == b"let x = 1;\n" and r.getheader("Content-Encoding") is None and r.getheader("Expires") is None
+    # -mtime rules count from the file's modification time.
+    r, _ = get(port, "/s/logo.png")
+    assert r.getheader("Expires") == "Sun, 13 Sep 2020 12:27:40 GMT"
+
+
+def test_bad_expires_option_names_the_fix(tmp_path):
+    from conftest import run_oxwsgi
+    app = tmp_path / "app.py"
+    app.write_text("def application(e, sr):\n    sr('200 OK', [])\n    return [b'app']\n")
+    r = run_oxwsgi("--http", ":0", "--wsgi-file", app, "--static-expires-type", "text/css")
+    assert r.returncode != 0 and "TYPE=SECONDS" in r.stderr
+    r = run_oxwsgi("--http", ":0", "--wsgi-file", app, "--static-expires", "([ 60")
+    assert r.returncode != 0 and "bad regexp" in r.stderr

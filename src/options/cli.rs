@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn not_supported_yet() {
-        let e = read(&["--static-gzip-all"]).unwrap_err().to_string();
+        let e = read(&["--cheaper", "2"]).unwrap_err().to_string();
         assert!(e.contains("not supported yet"), "{e}");
     }
 

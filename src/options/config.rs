@@ -330,6 +330,13 @@ impl Config {
                 "check-static" => c.statics.check.push(PathBuf::from(val())),
                 "static-index" => c.statics.index.push(val()),
                 "static-safe" => c.statics.safe.push(PathBuf::from(val())),
+                "static-expires-type" | "static-expires-type-mtime" | "static-expires" | "static-expires-mtime" | "static-expires-uri" | "static-expires-uri-mtime" | "static-expires-path-info" | "static-expires-path-info-mtime" => {
+                    c.statics.expires.push(crate::statics::Expires::parse(o.spec.name, &val()).map_err(err)?);
+                    c.statics.expires.sort_by_key(|e| e.rank());
+                }
+                "static-gzip-all" => c.statics.gzip.all = flag(),
+                "static-gzip-dir" => c.statics.gzip.dirs.push(val()),
+                "static-gzip-ext" => c.statics.gzip.exts.push(val()),
                 "emperor" => c.emperor = Some(val()),
                 "emperor-tyrant" => c.emperor_tyrant = flag(),
                 "disable-logging" => c.disable_logging = flag(),

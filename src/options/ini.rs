@@ -340,7 +340,7 @@ mod tests {
         assert!(e.contains("%(nothere) is not defined"), "{e}");
         let e = parse("[uwsgi\n", "uwsgi").unwrap_err().to_string();
         assert!(e.contains("malformed section"), "{e}");
-        let e = parse("[uwsgi]\nstats = 127.0.0.1:9191\n", "uwsgi").unwrap_err().to_string();
+        let e = parse("[uwsgi]\nspooler = /tmp/spool\n", "uwsgi").unwrap_err().to_string();
         assert!(e.contains("not supported yet"), "{e}");
     }
 

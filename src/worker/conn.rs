@@ -128,23 +128,44 @@ async fn refuse(s: &mut Stream, http11: bool, status: &str, why: &str, t: &Timeo
 /// --static-map and friends: answers from the file system, with sendfile
 /// and no Python call, or None when the app should answer.
 async fn serve_static(sh: &Shared, s: &mut Stream, vars: &Vars, meta: &ReqMeta) -> Option<Outcome> {
-    use crate::statics::{Lookup, content_type, plan, resolve};
+    use crate::statics::{Lookup, compressed_variant, content_type, expires, plan, resolve};
     let method = vars.get(b"REQUEST_METHOD")?;
     if method != b"GET" && method != b"HEAD" {
         return None;
     }
-    let (path, metadata) = match resolve(&sh.cfg.statics, vars.get(b"PATH_INFO")?) {
+    let path_info = vars.get(b"PATH_INFO")?;
+    let (path, metadata, root) = match resolve(&sh.cfg.statics, path_info) {
         Lookup::Pass => return None,
-        Lookup::File(p, m) => (p, m),
+        Lookup::File(p, m, r) => (p, m, r),
         Lookup::Forbidden => return Some(static_error(s, meta, "403 Forbidden").await),
         Lookup::NotFound => return Some(static_error(s, meta, "404 Not Found").await),
+    };
+    // The type is the original file's; a .gz variant changes the encoding.
+    let ctype = content_type(&path);
+    let (variant, vary) = compressed_variant(&sh.cfg.statics, &path, &root, vars.get(b"HTTP_ACCEPT_ENCODING"));
+    let original = path.clone();
+    let (path, metadata, encoding) = match variant {
+        Some(v) => (v.path, v.meta, Some(v.encoding)),
+        None => (path, metadata, None),
     };
     let Ok(file) = std::fs::File::open(&path) else {
         return Some(static_error(s, meta, "403 Forbidden").await);
     };
     let mtime = metadata.modified().unwrap_or(std::time::UNIX_EPOCH);
     let p = plan(metadata.len(), mtime, vars.get(b"HTTP_IF_NONE_MATCH"), vars.get(b"HTTP_IF_MODIFIED_SINCE"), vars.get(b"HTTP_RANGE"));
-    let headers = format!("Content-Type: {}\r\n{}", content_type(&path), p.headers);
+    let mut headers = format!("Content-Type: {}\r\n{}", ctype, p.headers);
+    if let Some(e) = encoding {
+        headers.push_str(&format!("Content-Encoding: {}\r\n", e));
+    }
+    if vary {
+        headers.push_str("Vary: Accept-Encoding\r\n");
+    }
+    if !sh.cfg.statics.expires.is_empty() {
+        let uri = vars.get(b"REQUEST_URI").unwrap_or(path_info);
+        if let Some(date) = expires(&sh.cfg.statics, &original, path_info, uri, &ctype, mtime, std::time::SystemTime::now()) {
+            headers.push_str(&format!("Expires: {}\r\n", date));
+        }
+    }
     let keep_alive = meta.keep_alive && !*meta.stopping.borrow();
     let not_modified = p.body.is_none() && p.status.starts_with("304");
     let (framing, length) = if not_modified { (http::BodyFraming::Empty, None) } else { (http::BodyFraming::Length, Some(p.body.map_or(0, |(_, n)| n))) };
