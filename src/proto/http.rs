@@ -226,12 +226,14 @@ fn version_error(buf: &[u8]) -> HttpError {
     let line = buf.split(|&c| c == b'\n').next().unwrap_or(b"");
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let last = line.rsplit(|&c| c == b' ').next().unwrap_or(b"");
-    // httparse stops at the major digit when bytes trickle in, so a version
-    // may be seen whole ("HTTP/2.0") or cut short ("HTTP/2").
-    let well_formed = last.len() >= 6
-        && last.starts_with(b"HTTP/")
-        && last[5].is_ascii_digit()
-        && (last.len() == 6 || (last.len() == 8 && last[6] == b'.' && last[7].is_ascii_digit()));
+    // httparse gives up at the major digit, so when bytes trickle in the
+    // version may be cut anywhere after it ("HTTP/2", "HTTP/2."); a line
+    // that has ended must carry it whole ("HTTP/2.0").
+    let terminated = buf.contains(&b'\n');
+    let well_formed = last.len() >= 6 && last.starts_with(b"HTTP/") && last[5].is_ascii_digit() && {
+        let rest = &last[6..];
+        (rest.len() == 2 && rest[0] == b'.' && rest[1].is_ascii_digit()) || (!terminated && (rest.is_empty() || rest == b"."))
+    };
     if well_formed && line.split(|&c| c == b' ').count() == 3 {
         HttpError { status: "505 HTTP Version Not Supported", reason: "unsupported HTTP version" }
     } else {
@@ -586,6 +588,11 @@ mod tests {
             ("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", "400"),
             ("GET / HTTP/1.1\nHost: x\n\n", "400"),
             ("GET / HTTP/9.9\r\nHost: x\r\n\r\n", "505"),
+            // Cut short while trickling in: still a version we do not speak.
+            ("GET / HTTP/9", "505"),
+            ("GET / HTTP/9.", "505"),
+            ("GET / HTTP/9\r\nHost: x\r\n\r\n", "400"),
+            ("GET / HTTP/9.x", "400"),
             ("GET / http/1.1\r\nHost: x\r\n\r\n", "400"),
             ("GE T / HTTP/1.1\r\nHost: x\r\n\r\n", "400"),
             ("GET / HTTP/1.1\r\n\r\n", "400"),
