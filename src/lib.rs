@@ -8,5 +8,6 @@ pub mod options;
 pub mod proto;
 pub mod python;
 pub mod statics;
+pub mod stats;
 pub mod worker;
 pub mod wsgi;

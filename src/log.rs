@@ -22,6 +22,8 @@ pub struct RequestLog<'a> {
     pub headers: usize,
     pub headers_bytes: usize,
     pub core: usize,
+    /// --memory-report: (vsz, rss) in bytes, printed before the line.
+    pub memory: Option<(u64, u64)>,
 }
 
 /// The local time as uWSGI prints it (ctime without the newline).
@@ -41,6 +43,9 @@ impl RequestLog<'_> {
         let mut l = Vec::with_capacity(256);
         let s = String::from_utf8_lossy;
         let status_code = self.status.get(..3).unwrap_or(self.status);
+        if let Some((vsz, rss)) = self.memory {
+            let _ = write!(l, "{{address space usage: {} bytes/{}MB}} {{rss usage: {} bytes/{}MB}} ", vsz, vsz >> 20, rss, rss >> 20);
+        }
         let _ = writeln!(
             l,
             "[pid: {}|app: {}|req: {}/{}] {} ({}) {{{} vars in {} bytes}} [{}] {} {} => generated {} bytes in {} msecs ({} {}) {} headers in {} bytes (1 switches on core {})",
@@ -95,6 +100,7 @@ mod tests {
             headers: 1,
             headers_bytes: 44,
             core: 0,
+            memory: None,
         }
         .format();
         let line = String::from_utf8(line).unwrap();

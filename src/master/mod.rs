@@ -62,6 +62,15 @@ fn start(cfg: Config) -> Result<i32, String> {
         };
         crate::logln!("oxwsgi: {} socket bound to {} (fd {})", what, b.spec.addr, std::os::fd::AsRawFd::as_raw_fd(&b.fd));
     }
+    let multi = cfg.master || cfg.processes > 1;
+    // The scoreboard exists before the first fork, so every worker shares it;
+    // room for SIGTTIN to add workers.
+    let stats = if cfg.stats.is_some() || cfg.metrics.is_some() {
+        let board = crate::stats::Board::create(if multi { cfg.processes + 64 } else { 1 }, cfg.threads, cfg.processes)?;
+        crate::stats::server::Server::bind(&cfg, &bound, board)?
+    } else {
+        None
+    };
     for (p, atomic) in [(&cfg.pidfile, false), (&cfg.safe_pidfile, true)] {
         if let Some(p) = p {
             daemon::write_pidfile(p, atomic)?;
@@ -75,10 +84,14 @@ fn start(cfg: Config) -> Result<i32, String> {
     crate::python::interp::start(&cfg).map_err(|e| e.0)?;
     let cfg = Arc::new(cfg);
     let apps = if cfg.lazy_apps { None } else { Some(pyo3::Python::attach(|py| crate::python::loader::load_apps(py, &cfg.apps))?) };
-    let multi = cfg.master || cfg.processes > 1;
     let reload = if multi {
-        matches!(supervisor::run(cfg.clone(), &bound, apps), supervisor::MasterExit::Reload)
+        matches!(supervisor::run(cfg.clone(), &bound, apps, stats), supervisor::MasterExit::Reload)
     } else {
+        if let (Some(board), Some(server)) = (crate::stats::board(), stats) {
+            board.prepare_spawn(0);
+            board.worker(0).pid.store(std::process::id() as u64, std::sync::atomic::Ordering::Relaxed);
+            crate::stats::server::spawn_thread(server);
+        }
         daemon::report_ready();
         // An immediate stop of the lone worker is the server's stop: vacuum, exit.
         fn abandon() -> ! {
@@ -104,6 +117,9 @@ fn start(cfg: Config) -> Result<i32, String> {
 fn start_emperor(cfg: Config, spec: &str) -> Result<i32, String> {
     if !cfg.apps.is_empty() || !cfg.listeners.is_empty() {
         return Err("--emperor runs vassals from their own configs: give it no app and no socket".into());
+    }
+    if cfg.stats.is_some() || cfg.metrics.is_some() {
+        return Err("--stats and --metrics are per instance: put them in each vassal's config, not the Emperor's".into());
     }
     if let Some(d) = &cfg.daemonize {
         daemon::daemonize(d)?;
@@ -132,7 +148,11 @@ fn vacuum_paths(cfg: &Config, bound: &[net::Bound]) -> Vec<PathBuf> {
     if !cfg.vacuum {
         return Vec::new();
     }
-    bound.iter().filter_map(|b| b.unix_path().cloned()).chain(cfg.pidfile.iter().cloned()).chain(cfg.safe_pidfile.iter().cloned()).collect()
+    let monitoring = [&cfg.stats, &cfg.metrics].into_iter().filter_map(|a| match a {
+        Some(crate::options::ListenAddr::Unix(p)) => Some(p.clone()),
+        _ => None,
+    });
+    bound.iter().filter_map(|b| b.unix_path().cloned()).chain(monitoring).chain(cfg.pidfile.iter().cloned()).chain(cfg.safe_pidfile.iter().cloned()).collect()
 }
 
 fn remove_all(paths: &[PathBuf]) {

@@ -43,6 +43,9 @@ pub fn master_signals() -> SigSet {
 }
 
 fn spawn(cfg: &Arc<Config>, bound: &[Bound], apps: &Option<Vec<App>>, slot: &mut Slot) {
+    if let Some(b) = crate::stats::board() {
+        b.prepare_spawn(slot.id - 1);
+    }
     match crate::python::fork::fork_with_python() {
         Ok(nix::unistd::ForkResult::Child) => {
             crate::master::daemon::forget_ready_pipe();
@@ -60,6 +63,9 @@ fn spawn(cfg: &Arc<Config>, bound: &[Bound], apps: &Option<Vec<App>>, slot: &mut
         }
         Ok(nix::unistd::ForkResult::Parent { child }) => {
             crate::logln!("oxwsgi: spawned worker {} (pid: {})", slot.id, child);
+            if let Some(b) = crate::stats::board() {
+                b.worker(slot.id - 1).pid.store(child.as_raw() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
             slot.pid = Some(child);
             slot.started = Instant::now();
             slot.respawn_at = None;
@@ -80,7 +86,7 @@ fn describe(st: WaitStatus) -> String {
 }
 
 /// Runs the master until a stop or a reload has finished with every worker.
-pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterExit {
+pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats: Option<crate::stats::server::Server>) -> MasterExit {
     let sigs = master_signals();
     let _ = sigs.thread_block();
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).expect("signalfd");
@@ -95,9 +101,21 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
     loop {
         // Wait for a signal, or the next respawn, at most a second.
         let now = Instant::now();
-        let next = slots.iter().filter_map(|s| s.respawn_at).min().map(|t| t.saturating_duration_since(now)).unwrap_or(Duration::from_secs(1)).min(Duration::from_secs(1));
-        let mut pfd = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&sfd), nix::poll::PollFlags::POLLIN)];
-        let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::try_from(next.as_millis() as i32).unwrap_or(nix::poll::PollTimeout::MAX));
+        let mut next = slots.iter().filter_map(|s| s.respawn_at).min().map(|t| t.saturating_duration_since(now)).unwrap_or(Duration::from_secs(1)).min(Duration::from_secs(1));
+        if let Some(d) = stats.as_ref().and_then(|s| s.next_deadline()) {
+            next = next.min(d);
+        }
+        {
+            // The stats sockets share the wait: a request for stats wakes us.
+            let mut pfd = vec![nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&sfd), nix::poll::PollFlags::POLLIN)];
+            if let Some(s) = &stats {
+                pfd.extend(s.poll_fds());
+            }
+            let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::try_from(next.as_millis() as i32).unwrap_or(nix::poll::PollTimeout::MAX));
+        }
+        if let Some(s) = stats.as_mut() {
+            s.service();
+        }
         while let Ok(Some(si)) = sfd.read_signal() {
             let sig = Signal::try_from(si.ssi_signo as i32).ok();
             match sig {
@@ -113,15 +131,24 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
                     crate::logln!("oxwsgi: master (pid {}): {} workers; each logs its own numbers", std::process::id(), slots.iter().filter(|s| s.pid.is_some()).count());
                     signal_all(&slots, Signal::SIGUSR1);
                 }
+                Some(Signal::SIGTTIN) if ending.is_none() && crate::stats::board().is_some_and(|b| slots.len() >= b.capacity) => {
+                    crate::logln!("oxwsgi: SIGTTIN: already {} workers, the most the stats scoreboard has room for", slots.len());
+                }
                 Some(Signal::SIGTTIN) if ending.is_none() => {
                     let id = slots.len() + 1;
                     let mut s = Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None };
                     spawn(&cfg, bound, &apps, &mut s);
                     slots.push(s);
+                    if let Some(b) = crate::stats::board() {
+                        b.set_active(slots.len());
+                    }
                 }
                 Some(Signal::SIGTTOU) if ending.is_none() && slots.len() > 1 => {
                     let s = slots.pop().unwrap();
                     crate::logln!("oxwsgi: SIGTTOU: stopping worker {}", s.id);
+                    if let Some(b) = crate::stats::board() {
+                        b.set_active(slots.len());
+                    }
                     if let Some(p) = s.pid {
                         let _ = kill(p, Signal::SIGTERM);
                     }
@@ -151,6 +178,10 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
                     let Some(pid) = st.pid() else { break };
                     let Some(slot) = slots.iter_mut().find(|s| s.pid == Some(pid)) else { continue };
                     slot.pid = None;
+                    let board = crate::stats::board();
+                    if let Some(b) = board {
+                        b.worker(slot.id - 1).pid.store(0, std::sync::atomic::Ordering::Relaxed);
+                    }
                     if ending.is_some() {
                         crate::logln!("oxwsgi: worker {} (pid: {}) stopped ({})", slot.id, pid, describe(st));
                         continue;
@@ -172,6 +203,9 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
                         if delay.is_zero() { String::new() } else { format!(" in {:.1}s (it keeps dying at start)", delay.as_secs_f64()) }
                     );
                     slot.respawn_at = Some(Instant::now() + delay);
+                    if let Some(b) = board {
+                        b.count_respawn(respawn_cause(b.worker(slot.id - 1), st));
+                    }
                 }
             }
         }
@@ -197,6 +231,19 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>) -> MasterE
                 spawn(&cfg, bound, &apps, s);
             }
         }
+    }
+}
+
+/// Why a worker that is being replaced ended: what it said before a
+/// planned exit, else how it died.
+fn respawn_cause(w: &crate::stats::board::WorkerSlot, st: WaitStatus) -> crate::stats::Cause {
+    use crate::stats::Cause;
+    match (Cause::from_code(w.retire.load(std::sync::atomic::Ordering::Relaxed)), st) {
+        (Some(c), _) => c,
+        (None, WaitStatus::Exited(_, 22)) => Cause::StartFailure,
+        (None, WaitStatus::Exited(_, 0)) => Cause::Stopped,
+        (None, WaitStatus::Signaled(..)) => Cause::Signal,
+        _ => Cause::Error,
     }
 }
 

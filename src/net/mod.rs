@@ -61,7 +61,7 @@ fn set_cloexec(fd: &OwnedFd) {
     unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
 }
 
-fn bind_one(l: &Listener, backlog: i32, chmod: Option<u32>, chown: Option<&str>) -> Result<Bound, String> {
+pub fn bind_one(l: &Listener, backlog: i32, chmod: Option<u32>, chown: Option<&str>) -> Result<Bound, String> {
     match &l.addr {
         ListenAddr::Tcp(addr) => {
             let s = Socket::new(Domain::for_address(*addr), Type::STREAM, None).map_err(|e| format!("socket(): {}", e))?;

@@ -91,6 +91,11 @@ pub struct Config {
     pub daemonize: Option<PathBuf>,
     // Static files
     pub statics: crate::statics::StaticConfig,
+    // Monitoring
+    pub stats: Option<ListenAddr>,
+    pub stats_http: bool,
+    pub metrics: Option<ListenAddr>,
+    pub memory_report: bool,
     // Emperor
     pub emperor: Option<String>,
     pub emperor_tyrant: bool,
@@ -161,6 +166,10 @@ impl Default for Config {
             reload_mercy: 60,
             daemonize: None,
             statics: Default::default(),
+            stats: None,
+            stats_http: false,
+            metrics: None,
+            memory_report: false,
             emperor: None,
             emperor_tyrant: false,
             disable_logging: false,
@@ -337,6 +346,12 @@ impl Config {
                 "static-gzip-all" => c.statics.gzip.all = flag(),
                 "static-gzip-dir" => c.statics.gzip.dirs.push(val()),
                 "static-gzip-ext" => c.statics.gzip.exts.push(val()),
+                "stats" | "metrics" => {
+                    let addr = parse_listen_addr(&val()).map_err(|e| err(format!("option '{}': {}", o.spec.name, e)))?;
+                    if o.spec.name == "stats" { c.stats = Some(addr) } else { c.metrics = Some(addr) }
+                }
+                "stats-http" => c.stats_http = flag(),
+                "memory-report" => c.memory_report = flag(),
                 "emperor" => c.emperor = Some(val()),
                 "emperor-tyrant" => c.emperor_tyrant = flag(),
                 "disable-logging" => c.disable_logging = flag(),

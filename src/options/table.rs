@@ -114,7 +114,11 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("stop", [], None, Value, "Processes", Yes, "send SIGINT (stop) to the instance whose pidfile this is, and exit"),
     opt!("emperor", [], None, Value, "Emperor", Yes, "run the Emperor: one instance per config in this directory (or DIR/*.ini)"),
     opt!("emperor-tyrant", [], None, Flag, "Emperor", Yes, "run each vassal as the owner of its config file"),
-    opt!("stats", [], None, Value, "Processes", NotYet, "serve uWSGI's stats JSON on this address"),
+    // Monitoring
+    opt!("stats", ["stats-server"], None, Value, "Monitoring", Yes, "serve uWSGI's stats JSON (for uwsgitop) on this address: HOST:PORT or a unix socket path"),
+    opt!("stats-http", [], None, Flag, "Monitoring", Yes, "serve the stats over HTTP (uwsgitop http://HOST:PORT); GET /metrics there gives Prometheus text"),
+    opt!("metrics", [], None, Value, "Monitoring", Yes, "serve Prometheus metrics over HTTP on this address (GET /metrics)"),
+    opt!("memory-report", [], None, Flag, "Monitoring", Yes, "add the worker's memory use to each request log line (and the stats)"),
     opt!("static-map", [], None, List, "Static files", Yes, "serve files under /prefix from a directory: /prefix=/path (repeatable, longest prefix first)"),
     opt!("static-map2", [], None, List, "Static files", Yes, "like static-map, but the whole request path, prefix included, is looked up under /path"),
     opt!("check-static", [], None, List, "Static files", Yes, "serve a request path from this directory when the file exists"),

@@ -9,6 +9,9 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyModule};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+/// The uWSGI version apps and tools see (the API level oxwsgi follows).
+pub const UWSGI_VERSION: &str = "2.0.0";
+
 static WORKER_ID: AtomicUsize = AtomicUsize::new(0);
 static MASTER_PID: AtomicU64 = AtomicU64::new(0);
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
@@ -97,7 +100,7 @@ pub fn install(py: Python<'_>, opts: &[(String, Option<String>)], processes: usi
     }
     m.add("opt", opt)?;
     m.add("numproc", processes)?;
-    m.add("version", PyBytes::new(py, b"2.0.0"))?;
+    m.add("version", PyBytes::new(py, UWSGI_VERSION.as_bytes()))?;
     m.add("version_info", (2, 0, 0, 0, "oxwsgi"))?;
     m.add("oxwsgi_version", env!("CARGO_PKG_VERSION"))?;
     for f in [

@@ -59,7 +59,12 @@ async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Bo
             vars.get(b"SERVER_PROTOCOL").unwrap_or(b"HTTP/1.0").to_vec(),
         )
     });
+    let slot = crate::stats::me();
+    if let Some(w) = slot {
+        w.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let static_out = if sh.cfg.statics.is_empty() { None } else { serve_static(sh, s, &vars, &meta).await };
+    let is_static = static_out.is_some();
     let out = match (static_out, &sh.dispatch) {
         (Some(out), _) => out,
         (None, super::Dispatch::Pool(pool)) => {
@@ -77,6 +82,10 @@ async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Bo
         let what = log_info.as_ref().map(|l| format!("{} {}", String::from_utf8_lossy(&l.2), String::from_utf8_lossy(&l.3))).unwrap_or_default();
         log_refusal(peer, &format!("response to {} not delivered", what), why);
     }
+    let elapsed = started.elapsed();
+    if let Some(w) = slot {
+        w.finish(status_code(&out.status), (out.headers_bytes as u64) + out.body_bytes, elapsed.as_micros() as u64, is_static);
+    }
     let n = sh.count_request();
     if let Some((nv, nb, method, uri, addr, proto)) = log_info {
         RequestLog {
@@ -91,22 +100,43 @@ async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Bo
             method: &method,
             uri: &uri,
             body_bytes: out.body_bytes,
-            msecs: started.elapsed().as_millis(),
+            msecs: elapsed.as_millis(),
             protocol: &proto,
             status: &out.status,
             headers: out.headers,
             headers_bytes: out.headers_bytes,
             core: 0,
+            memory: sh.cfg.memory_report.then(|| memory_report(slot)),
         }
         .write();
     }
     out
 }
 
+/// The code of a status line ("404 Not Found" -> 404); 0 if none.
+fn status_code(status: &[u8]) -> u16 {
+    status.get(..3).and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// --memory-report: (vsz, rss) for the request log line, kept for the
+/// stats too.
+fn memory_report(slot: Option<&crate::stats::board::WorkerSlot>) -> (u64, u64) {
+    let (rss, vsz) = crate::stats::own_memory();
+    if let Some(w) = slot {
+        w.rss.store(rss, std::sync::atomic::Ordering::Relaxed);
+        w.vsz.store(vsz, std::sync::atomic::Ordering::Relaxed);
+    }
+    (vsz, rss)
+}
+
 /// Answers a refused request and closes without a reset: if we closed with
 /// unread input, the kernel would send RST and the client could lose our
 /// answer, so we half-close and drain what is in flight for a moment.
 async fn refuse(s: &mut Stream, http11: bool, status: &str, why: &str, t: &Timeouts) {
+    if let Some(w) = crate::stats::me() {
+        w.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        w.finish(status_code(status.as_bytes()), 0, 0, false);
+    }
     let body = format!("{}: {}\n", status, why);
     if write_simple(s, http11, status, body.as_bytes(), false, t.io).await.is_err() {
         return;

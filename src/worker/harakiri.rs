@@ -114,10 +114,14 @@ pub fn start_watchdog(limit: Duration, grace: Duration, worker_id: usize, main: 
                         (ran - limit).as_secs_f64(),
                         grace.as_secs()
                     );
+                    crate::stats::retiring(crate::stats::Cause::Harakiri);
                     unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
                 }
                 if ran > limit && !r.interrupted {
                     r.interrupted = true;
+                    if let Some(w) = crate::stats::me() {
+                        w.harakiri.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     crate::logln!(
                         "oxwsgi: HARAKIRI: {} on worker {} (pid {}) ran past --harakiri {}s: interrupting it",
                         r.what,

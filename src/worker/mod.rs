@@ -62,11 +62,13 @@ impl Shared {
         let max = self.cfg.max_requests + self.worker_id as u64 * self.cfg.max_requests_delta;
         if self.cfg.max_requests > 0 && n >= max {
             crate::logln!("oxwsgi: worker {} (pid {}) served --max-requests {}, retiring", self.worker_id, self.pid, max);
+            crate::stats::retiring(crate::stats::Cause::MaxRequests);
             let _ = self.stop_tx.send(true);
         } else if self.cfg.reload_on_rss_mb > 0 {
             let rss = rss_bytes();
             if rss > self.cfg.reload_on_rss_mb * 1024 * 1024 {
                 crate::logln!("oxwsgi: worker {} (pid {}) has {} MB resident, past --reload-on-rss {}: retiring", self.worker_id, self.pid, rss >> 20, self.cfg.reload_on_rss_mb);
+                crate::stats::retiring(crate::stats::Cause::ReloadOnRss);
                 let _ = self.stop_tx.send(true);
             }
         }
@@ -139,6 +141,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
         }
     }
     crate::python::uwsgi_module::set_worker(worker_id);
+    crate::stats::set_me(worker_id);
     let multiprocess = cfg.processes > 1;
     let ctx = Python::attach(|py| -> Result<PyApps, String> {
         let apps = match apps {
@@ -290,6 +293,12 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
         });
     }
 
+    let accepting = |on: bool| {
+        if let Some(w) = crate::stats::me() {
+            w.accepting.store(on as u64, Ordering::Relaxed);
+        }
+    };
+    accepting(true);
     let mut stop = sh.stopping.clone();
     let how = loop {
         tokio::select! {
@@ -303,6 +312,7 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
     };
     let _ = sh.stop_tx.send(true);
     stop_accepting.store(true, Ordering::Release);
+    accepting(false);
     // In-flight requests finish; idle keep-alive connections close at once.
     let wait_idle = async {
         while sh.active.get() > 0 {

@@ -11,6 +11,7 @@ use crate::wsgi::responder::Sink;
 use crate::wsgi::{Job, RespEvent};
 use pyo3::prelude::*;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// The I/O side's end of the queue.
 #[derive(Clone)]
@@ -34,8 +35,18 @@ pub struct PyPool {
 fn serve_jobs(rx: crossbeam_channel::Receiver<Job>, apps: Arc<PyApps>, is_main: bool) {
     let board = harakiri::board();
     let slot = board.register(is_main);
+    let core = crate::stats::my_core(slot);
+    let me = crate::stats::me();
     Python::attach(|py| {
-        while let Ok(job) = py.detach(|| rx.recv()) {
+        loop {
+            // The GIL wait: from the job's arrival to holding the GIL again.
+            let Ok((job, arrived)) = py.detach(|| rx.recv().map(|j| (j, std::time::Instant::now()))) else { break };
+            if let Some(w) = me {
+                w.gil_wait_ns.fetch_add(arrived.elapsed().as_nanos() as u64, Relaxed);
+            }
+            if let Some(c) = core {
+                c.in_request.store(1, Relaxed);
+            }
             let tx = match &job.sink {
                 Sink::Channel(tx) => Some(tx.clone()),
                 Sink::Local(_) => None,
@@ -45,6 +56,10 @@ fn serve_jobs(rx: crossbeam_channel::Receiver<Job>, apps: Arc<PyApps>, is_main: 
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(py, &apps, job)));
             if board.end(slot) {
                 harakiri::clear_pending(py);
+            }
+            if let Some(c) = core {
+                c.in_request.store(0, Relaxed);
+                c.requests.fetch_add(1, Relaxed);
             }
             if let (Err(_), Some(tx)) = (r, tx) {
                 let _ = tx.try_send(RespEvent::Failed);
@@ -103,7 +118,11 @@ impl Inline {
     /// Runs `f` with the GIL, counted by the harakiri watchdog.
     fn run<T>(&self, what: impl FnOnce() -> String, f: impl FnOnce(Python<'_>) -> T) -> Option<T> {
         let board = harakiri::board();
+        let asked = std::time::Instant::now();
         Python::attach(|py| {
+            if let Some(w) = crate::stats::me() {
+                w.gil_wait_ns.fetch_add(asked.elapsed().as_nanos() as u64, Relaxed);
+            }
             board.begin(self.slot, what);
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(py)));
             if board.end(self.slot) {
@@ -119,7 +138,16 @@ impl Inline {
             Sink::Local(q) => Some(q.clone()),
             Sink::Channel(_) => None,
         };
-        match self.run(|| what, |py| handle(py, &self.apps, job)) {
+        let core = crate::stats::my_core(self.slot);
+        if let Some(c) = core {
+            c.in_request.store(1, Relaxed);
+            c.requests.fetch_add(1, Relaxed);
+        }
+        let r = self.run(|| what, |py| handle(py, &self.apps, job));
+        if let Some(c) = core {
+            c.in_request.store(0, Relaxed);
+        }
+        match r {
             Some(c) => c,
             None => {
                 if let Some(q) = fallback {

@@ -35,6 +35,9 @@ fn describe(job_vars: &crate::proto::vars::Vars) -> String {
 }
 
 fn report(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars) {
+    if let Some(w) = crate::stats::me() {
+        w.exceptions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     crate::logln!("oxwsgi: {} ({}), answering 500:", what, describe(vars));
     e.print(py);
 }

@@ -105,6 +105,9 @@ def application(environ, start_response):
     if path == "/status204":
         start_response("204 No Content", [])
         return []
+    if path == "/status":
+        start_response((environ.get("QUERY_STRING") or "200") + " Chosen", [("Content-Type", "text/plain")])
+        return [b"status"]
     if path == "/pid":
         return json_response(start_response, {"pid": os.getpid()})
     if path == "/sleep":
