@@ -46,6 +46,9 @@ impl Board {
     }
 
     pub fn begin(&self, slot: usize, what: impl FnOnce() -> String) {
+        if !enabled() {
+            return;
+        }
         let mut v = self.lock();
         v[slot].started = Some(Instant::now());
         v[slot].what = what();
@@ -55,6 +58,9 @@ impl Board {
     /// Marks the request done; returns whether it had been interrupted (the
     /// caller then clears any exception still pending for the thread).
     pub fn end(&self, slot: usize) -> bool {
+        if !enabled() {
+            return false;
+        }
         let mut v = self.lock();
         v[slot].started = None;
         std::mem::take(&mut v[slot].interrupted)
@@ -67,6 +73,13 @@ impl Board {
 }
 
 static BOARD: std::sync::OnceLock<Board> = std::sync::OnceLock::new();
+/// Set once the watchdog runs: without --harakiri, requests are not
+/// tracked at all (no lock, no clock read on the hot path).
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn enabled() -> bool {
+    ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 pub fn board() -> Board {
     BOARD.get_or_init(Board::default).clone()
@@ -97,6 +110,7 @@ pub fn clear_pending(_py: Python<'_>) {
 /// Starts the watchdog thread of a worker.
 pub fn start_watchdog(limit: Duration, grace: Duration, worker_id: usize, main: libc::pthread_t) {
     let board = board();
+    ENABLED.store(true, std::sync::atomic::Ordering::Relaxed);
     std::thread::Builder::new()
         .name("harakiri".into())
         .spawn(move || loop {

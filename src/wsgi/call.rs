@@ -170,8 +170,13 @@ fn proceed(py: Python<'_>, c: Continuation) -> Option<Continuation> {
 }
 
 fn close(result: &Bound<'_, PyAny>) -> PyResult<()> {
-    match result.hasattr("close") {
-        Ok(true) => result.call_method0("close").map(|_| ()),
+    // The common body, a list or tuple, has no close(): skip the lookup
+    // (a failed attribute lookup costs an exception).
+    if result.is_exact_instance_of::<pyo3::types::PyList>() || result.is_exact_instance_of::<pyo3::types::PyTuple>() {
+        return Ok(());
+    }
+    match result.hasattr(pyo3::intern!(result.py(), "close")) {
+        Ok(true) => result.call_method0(pyo3::intern!(result.py(), "close")).map(|_| ()),
         Ok(false) => Ok(()),
         Err(e) => Err(e),
     }

@@ -7,13 +7,13 @@ use super::file_wrapper::FileWrapper;
 use crate::proto::vars::Vars;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::os::fd::IntoRawFd;
 
 /// Per-process Python objects every request needs.
 pub struct EnvironCtx {
     template: Py<PyDict>,
-    keys: std::sync::Mutex<HashMap<Vec<u8>, Py<PyString>>>,
+    keys: std::sync::Mutex<FxHashMap<Vec<u8>, Py<PyString>>>,
     bytes_io: Py<PyAny>,
     io_open: Py<PyAny>,
     scheme_http: Py<PyString>,
@@ -42,7 +42,7 @@ impl EnvironCtx {
         let io = py.import("io")?;
         Ok(EnvironCtx {
             template: t.unbind(),
-            keys: std::sync::Mutex::new(HashMap::new()),
+            keys: std::sync::Mutex::new(FxHashMap::default()),
             bytes_io: io.getattr("BytesIO")?.unbind(),
             io_open: io.getattr("open")?.unbind(),
             scheme_http: PyString::intern(py, "http").unbind(),
@@ -54,8 +54,7 @@ impl EnvironCtx {
         })
     }
 
-    fn key<'py>(&self, py: Python<'py>, k: &[u8]) -> Bound<'py, PyString> {
-        let mut keys = self.keys.lock().unwrap();
+    fn key<'py>(&self, py: Python<'py>, keys: &mut FxHashMap<Vec<u8>, Py<PyString>>, k: &[u8]) -> Bound<'py, PyString> {
         if let Some(s) = keys.get(k) {
             return s.bind(py).clone();
         }
@@ -71,6 +70,8 @@ impl EnvironCtx {
     pub fn build<'py>(&self, py: Python<'py>, vars: &Vars, body: Body, https: bool, script_name_len: Option<usize>) -> PyResult<Bound<'py, PyDict>> {
         let env = self.template.bind(py).copy()?;
         let mut scheme_https = https;
+        // One lock per request; Python threads hold the GIL here anyway.
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         for (k, v) in vars.iter() {
             if k == b"PATH_INFO" {
                 if let Some(n) = script_name_len {
@@ -85,8 +86,9 @@ impl EnvironCtx {
             } else if k == b"UWSGI_SCHEME" {
                 scheme_https |= v.eq_ignore_ascii_case(b"https");
             }
-            env.set_item(self.key(py, k), latin1(py, v))?;
+            set(&env, &self.key(py, &mut keys, k), &latin1(py, v))?;
         }
+        drop(keys);
         let scheme = if scheme_https { &self.scheme_https } else { &self.scheme_http };
         env.set_item(self.k_scheme.bind(py), scheme.bind(py))?;
         let input = match body {
@@ -97,6 +99,12 @@ impl EnvironCtx {
         env.set_item(self.k_input.bind(py), input)?;
         Ok(env)
     }
+}
+
+/// dict[key] = value without pyo3's conversions (the hot path sets a dozen).
+fn set(d: &Bound<'_, PyDict>, k: &Bound<'_, PyString>, v: &Bound<'_, PyAny>) -> PyResult<()> {
+    // SAFETY: three live objects; PyDict_SetItem takes its own references.
+    if unsafe { pyo3::ffi::PyDict_SetItem(d.as_ptr(), k.as_ptr(), v.as_ptr()) } == 0 { Ok(()) } else { Err(PyErr::fetch(d.py())) }
 }
 
 /// PEP 3333: environ values are native strings holding bytes as latin-1.

@@ -160,7 +160,7 @@ impl Responder {
             }
             me.head = Some(validate_head(status, headers)?);
         }
-        slf.getattr("write")
+        slf.getattr(pyo3::intern!(slf.py(), "write"))
     }
 
     /// The write() callable start_response returns (PEP 3333's legacy API).
@@ -180,18 +180,25 @@ fn is_token(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn latin1_bytes(s: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+/// The bytes of a str that holds only latin-1 characters, without a copy:
+/// CPython stores such a str one byte per character (PEP 393).
+fn latin1_bytes<'a>(s: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a [u8]> {
     let s = s.cast::<PyString>().map_err(|_| PyTypeError::new_err(format!("{} must be str, not {}", what, type_name(s))))?;
-    let s = s.to_str()?;
-    s.chars()
-        .map(|c| u8::try_from(c as u32).map_err(|_| PyValueError::new_err(format!("{} {:?} is not latin-1", what, s))))
-        .collect()
+    // SAFETY: `s` is a str (checked above) that outlives the slice; a
+    // 1-byte kind str's data is `len` bytes, each the code point itself.
+    unsafe {
+        let p = s.as_ptr();
+        if pyo3::ffi::PyUnicode_KIND(p) != pyo3::ffi::PyUnicode_1BYTE_KIND {
+            return Err(PyValueError::new_err(format!("{} {:?} is not latin-1", what, s.to_string_lossy())));
+        }
+        Ok(std::slice::from_raw_parts(pyo3::ffi::PyUnicode_DATA(p) as *const u8, pyo3::ffi::PyUnicode_GET_LENGTH(p) as usize))
+    }
 }
 
 /// Validates the app's status and headers (PEP 3333 and RFC 9110), so a
 /// bad header is the app's 500, never a broken response on the wire.
 fn validate_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<ResponseHead> {
-    let st = latin1_bytes(status, "status")?;
+    let st = latin1_bytes(status, "status")?.to_vec();
     let ok = st.len() >= 3 && st[..3].iter().all(u8::is_ascii_digit) && (st.len() == 3 || st[3] == b' ') && !st.iter().any(|&c| c < 0x20 && c != b'\t' || c == 0x7f);
     if !ok {
         return Err(PyValueError::new_err(format!("invalid status {:?}: use '200 OK'", String::from_utf8_lossy(&st))));
@@ -222,9 +229,9 @@ fn validate_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyRes
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") || name.eq_ignore_ascii_case(b"keep-alive") {
             return Err(PyValueError::new_err(format!("hop-by-hop header {} is the server's to send (PEP 3333)", String::from_utf8_lossy(&name))));
         }
-        out.headers.extend_from_slice(&name);
+        out.headers.extend_from_slice(name);
         out.headers.extend_from_slice(b": ");
-        out.headers.extend_from_slice(&value);
+        out.headers.extend_from_slice(value);
         out.headers.extend_from_slice(b"\r\n");
         out.header_count += 1;
     }
