@@ -237,11 +237,11 @@ enum Stop {
 async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
     use tokio::signal::unix::{SignalKind, signal};
     // Registered before they are unblocked below (SIGUSR1 too).
-    let mut term = signal(SignalKind::terminate()).expect("signal handler");
-    let mut hup = signal(SignalKind::hangup()).expect("signal handler");
-    let mut int = signal(SignalKind::interrupt()).expect("signal handler");
-    let mut quit = signal(SignalKind::quit()).expect("signal handler");
-    let mut usr1 = signal(SignalKind::user_defined1()).expect("signal handler");
+    let term = signal(SignalKind::terminate()).expect("signal handler");
+    let hup = signal(SignalKind::hangup()).expect("signal handler");
+    let int = signal(SignalKind::interrupt()).expect("signal handler");
+    let quit = signal(SignalKind::quit()).expect("signal handler");
+    let usr1 = signal(SignalKind::user_defined1()).expect("signal handler");
     // Only now, with the handlers in place, may signals reach this thread
     // (start-up keeps them blocked; the Python threads keep them blocked).
     let _ = crate::master::supervisor::master_signals().thread_unblock();
@@ -293,6 +293,29 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
         });
     }
 
+    // The signals are watched by a task of their own: LocalSet polls the
+    // root future on every wake-up of any connection, and polling six
+    // signal and watch futures per request is measurable; a oneshot is not.
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let sh2 = sh.clone();
+    tokio::task::spawn_local(async move {
+        let how = watch_signals(sh2, stop_accepting, term, hup, int, quit, usr1).await;
+        let _ = done_tx.send(how);
+    });
+    done_rx.await.unwrap_or(Stop::Abandon)
+}
+
+/// Waits for a stop (signal or retirement), then for the connections to
+/// finish, up to --reload-mercy.
+async fn watch_signals(
+    sh: Rc<Shared>,
+    stop_accepting: Arc<AtomicBool>,
+    mut term: tokio::signal::unix::Signal,
+    mut hup: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+    mut quit: tokio::signal::unix::Signal,
+    mut usr1: tokio::signal::unix::Signal,
+) -> Stop {
     let accepting = |on: bool| {
         if let Some(w) = crate::stats::me() {
             w.accepting.store(on as u64, Ordering::Relaxed);
