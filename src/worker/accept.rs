@@ -1,51 +1,52 @@
-//! Accepting connections. Each listening socket gets a thread blocked in
-//! accept(): the kernel wakes exactly one waiter per connection, in turn,
-//! so workers share connections fairly and without the thundering herd
-//! that every worker's epoll on one shared socket would cause. Accepted
-//! sockets go to the worker's runtime over a channel.
+//! Accepting connections on the worker's own event loop. Every worker
+//! polls the shared listening socket; one that is busy inside the app (with
+//! --threads 1 the app runs on this loop) is not polling, so connections go
+//! to the workers that can take them now. A connection costs no hand-off
+//! between threads: for short connections, such as nginx's uwsgi_pass
+//! (one connection per request), that hand-off was most of the cost.
 
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-use tokio::sync::mpsc;
 
-pub enum Accepted {
-    Tcp(std::net::TcpStream, std::net::SocketAddr),
-    Unix(std::os::unix::net::UnixStream),
+pub enum Listener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
 }
 
-/// Starts the accept thread for `fd`. It ends, closing the channel, at most
-/// half a second after `stop` is set; connections it accepted until then
-/// still arrive.
-pub fn start(fd: OwnedFd, unix: bool, stop: Arc<AtomicBool>) -> std::io::Result<mpsc::UnboundedReceiver<Accepted>> {
-    let sock = socket2::Socket::from(fd);
-    sock.set_nonblocking(false)?;
-    // accept() honours SO_RCVTIMEO: the thread looks at `stop` twice a second.
-    sock.set_read_timeout(Some(Duration::from_millis(500)))?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    std::thread::Builder::new().name("accept".into()).spawn(move || {
-        while !stop.load(Ordering::Acquire) {
-            match sock.accept() {
-                Ok((s, addr)) => {
-                    let a = if unix {
-                        Accepted::Unix(std::os::unix::net::UnixStream::from(OwnedFd::from(s)))
-                    } else {
-                        let peer = addr.as_socket().unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
-                        Accepted::Tcp(std::net::TcpStream::from(OwnedFd::from(s)), peer)
-                    };
-                    if tx.send(a).is_err() {
-                        break;
-                    }
-                }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut) => {}
-                Err(e) => {
-                    // EMFILE and friends: wait a little instead of spinning.
-                    crate::logln!("oxwsgi: accept() failed: {}", e);
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
+pub enum Accepted {
+    Tcp(tokio::net::TcpStream, std::net::SocketAddr),
+    Unix(tokio::net::UnixStream),
+}
+
+impl Listener {
+    /// Registers a listening socket with the current runtime.
+    pub fn new(fd: OwnedFd, unix: bool) -> std::io::Result<Listener> {
+        // The socket's file description is shared with the master and the
+        // other workers: they all use it non-blocking.
+        if unix {
+            let l = std::os::unix::net::UnixListener::from(fd);
+            l.set_nonblocking(true)?;
+            Ok(Listener::Unix(tokio::net::UnixListener::from_std(l)?))
+        } else {
+            let l = std::net::TcpListener::from(fd);
+            l.set_nonblocking(true)?;
+            Ok(Listener::Tcp(tokio::net::TcpListener::from_std(l)?))
         }
-    })?;
-    Ok(rx)
+    }
+
+    pub async fn accept(&self) -> std::io::Result<Accepted> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, addr) = l.accept().await?;
+                Ok(Accepted::Tcp(s, addr))
+            }
+            Listener::Unix(l) => Ok(Accepted::Unix(l.accept().await?.0)),
+        }
+    }
+}
+
+/// Errors after which accepting again at once would spin: out of
+/// descriptors or memory. Anything else (a client that reset before we
+/// took it) is retried immediately.
+pub fn needs_pause(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM))
 }

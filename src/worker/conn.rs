@@ -63,7 +63,7 @@ async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Bo
     if let Some(w) = slot {
         w.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    let static_out = if sh.cfg.statics.is_empty() { None } else { serve_static(sh, s, &vars, &meta).await };
+    let static_out = if sh.cfg.statics.is_empty() { None } else { Box::pin(serve_static(sh, s, &vars, &meta)).await };
     let is_static = static_out.is_some();
     let out = match (static_out, &sh.dispatch) {
         (Some(out), _) => out,
@@ -113,6 +113,14 @@ async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Bo
     out
 }
 
+/// read_body, boxed unless there is no body: its spooling state is large.
+async fn read_body_boxed(s: &mut Stream, buf: &mut BytesMut, framing: Framing, lim: &Limits) -> Result<Body, BodyError> {
+    match framing {
+        Framing::None => Ok(Body::Empty),
+        f => Box::pin(read_body(s, buf, f, lim)).await,
+    }
+}
+
 /// The code of a status line ("404 Not Found" -> 404); 0 if none.
 fn status_code(status: &[u8]) -> u16 {
     status.get(..3).and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.parse().ok()).unwrap_or(0)
@@ -132,7 +140,13 @@ fn memory_report(slot: Option<&crate::stats::board::WorkerSlot>) -> (u64, u64) {
 /// Answers a refused request and closes without a reset: if we closed with
 /// unread input, the kernel would send RST and the client could lose our
 /// answer, so we half-close and drain what is in flight for a moment.
-async fn refuse(s: &mut Stream, http11: bool, status: &str, why: &str, t: &Timeouts) {
+/// Boxed: a rare path whose state would otherwise swell every connection's
+/// future (spawning a connection copies its whole future).
+fn refuse<'a>(s: &'a mut Stream, http11: bool, status: &'a str, why: &'a str, t: &'a Timeouts) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>> {
+    Box::pin(refuse_now(s, http11, status, why, t))
+}
+
+async fn refuse_now(s: &mut Stream, http11: bool, status: &str, why: &str, t: &Timeouts) {
     if let Some(w) = crate::stats::me() {
         w.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         w.finish(status_code(status.as_bytes()), 0, 0, false);
@@ -346,7 +360,7 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
                 return;
             }
         }
-        let body = match read_body(&mut s, &mut buf, req.framing, &limits).await {
+        let body = match read_body_boxed(&mut s, &mut buf, req.framing, &limits).await {
             Ok(b) => b,
             Err(BodyError::Refuse(status, why)) => {
                 log_refusal(&peer, "request body refused", why);
@@ -379,31 +393,45 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
 pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
     let t = &sh.timeouts;
     let limits = Limits { post_buffering: sh.cfg.post_buffering, limit_post: sh.cfg.limit_post, read_timeout: t.io };
-    let mut hdr = [0u8; uwsgi::HEADER_LEN];
-    let read = async |s: &mut Stream, b: &mut [u8]| matches!(tokio::time::timeout(t.head, s.read_exact(b)).await, Ok(Ok(_)));
-    // The first byte alone tells an empty connection (a health check, a
-    // closed pool slot) from a truncated packet, which is worth a log line.
-    match tokio::time::timeout(t.idle, s.read(&mut hdr[..1])).await {
-        Ok(Ok(1)) => {}
+    // One read usually brings the whole packet (header, vars and a small
+    // body); what follows the vars stays in `buf` for read_body.
+    let mut buf = BytesMut::with_capacity(8192);
+    // An empty connection (a health check, a closed pool slot) ends
+    // quietly; a truncated packet is worth a log line.
+    match tokio::time::timeout(t.idle, s.read_buf(&mut buf)).await {
+        Ok(Ok(n)) if n > 0 => {}
         _ => return,
     }
-    if !read(&mut s, &mut hdr[1..]).await {
-        log_refusal(&peer, "uwsgi request refused", "truncated packet header");
-        return;
+    let deadline = Instant::now() + t.head;
+    let mut need = uwsgi::HEADER_LEN;
+    let mut header = None;
+    loop {
+        if header.is_none() && buf.len() >= uwsgi::HEADER_LEN {
+            let h = uwsgi::parse_header([buf[0], buf[1], buf[2], buf[3]]);
+            if let Err(e) = uwsgi::check_header(&h, sh.cfg.buffer_size) {
+                log_refusal(&peer, "uwsgi request refused", &e.to_string());
+                return;
+            }
+            need = uwsgi::HEADER_LEN + h.datasize as usize;
+            header = Some(h);
+        }
+        if header.is_some() && buf.len() >= need {
+            break;
+        }
+        if buf.capacity() - buf.len() < need.saturating_sub(buf.len()).max(1024) {
+            buf.reserve(need.saturating_sub(buf.len()).max(4096));
+        }
+        let more = matches!(tokio::time::timeout_at(deadline.into(), s.read_buf(&mut buf)).await, Ok(Ok(n)) if n > 0);
+        if !more {
+            let why = if header.is_none() { "truncated packet header" } else { "connection closed inside the vars block" };
+            log_refusal(&peer, "uwsgi request refused", why);
+            return;
+        }
     }
     let started = Instant::now();
-    let h = uwsgi::parse_header(hdr);
-    if let Err(e) = uwsgi::check_header(&h, sh.cfg.buffer_size) {
-        log_refusal(&peer, "uwsgi request refused", &e.to_string());
-        return;
-    }
-    let mut data = vec![0u8; h.datasize as usize];
-    if !read(&mut s, &mut data).await {
-        log_refusal(&peer, "uwsgi request refused", "connection closed inside the vars block");
-        return;
-    }
+    let data = buf.split_to(need);
     let mut vars = Vars::with_capacity(data.len(), 32);
-    let cl = uwsgi::parse_vars(&data, &mut vars).and_then(|_| uwsgi::content_length(&vars));
+    let cl = uwsgi::parse_vars(&data[uwsgi::HEADER_LEN..], &mut vars).and_then(|_| uwsgi::content_length(&vars));
     let cl = match cl {
         Ok(n) => n,
         Err(e) => {
@@ -419,9 +447,8 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
     }
     let http11 = vars.get(b"SERVER_PROTOCOL") != Some(b"HTTP/1.0");
     let is_head = vars.get(b"REQUEST_METHOD") == Some(b"HEAD");
-    let mut buf = BytesMut::new();
     let framing = if cl == 0 { Framing::None } else { Framing::Length(cl) };
-    let body = match read_body(&mut s, &mut buf, framing, &limits).await {
+    let body = match read_body_boxed(&mut s, &mut buf, framing, &limits).await {
         Ok(b) => b,
         Err(BodyError::Refuse(status, why)) => {
             log_refusal(&peer, "request body refused", why);
@@ -435,5 +462,6 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
     };
     let meta = ReqMeta { http11, keep_alive: false, is_head, allow_chunked: false, write_timeout: t.io, stopping: sh.stopping.clone() };
     dispatch(&sh, &mut s, &peer, vars, body, meta, started).await;
-    let _ = s.shutdown().await;
+    // One request per connection: the whole packet and body were read, so
+    // a plain close ends it cleanly (no shutdown() call needed).
 }

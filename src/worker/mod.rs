@@ -19,7 +19,7 @@ use pool::{PyPool, Submitter};
 use pyo3::prelude::*;
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use stream::Stream;
@@ -44,8 +44,6 @@ pub struct Shared {
     pub stopping: watch::Receiver<bool>,
     stop_tx: watch::Sender<bool>,
     active: Cell<usize>,
-    /// How many of `active` are accept loops rather than connections.
-    listeners: Cell<usize>,
     idle: tokio::sync::Notify,
     started: std::time::Instant,
 }
@@ -84,7 +82,7 @@ impl Shared {
             self.worker_id,
             self.pid,
             self.requests.get(),
-            self.active.get().saturating_sub(self.listeners.get()),
+            self.active.get(),
             rss_bytes() >> 20,
             self.started.elapsed().as_secs()
         );
@@ -184,7 +182,6 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             stopping,
             stop_tx,
             active: Cell::new(0),
-            listeners: Cell::new(0),
             idle: tokio::sync::Notify::new(),
             started: std::time::Instant::now(),
         });
@@ -245,11 +242,10 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
     // Only now, with the handlers in place, may signals reach this thread
     // (start-up keeps them blocked; the Python threads keep them blocked).
     let _ = crate::master::supervisor::master_signals().thread_unblock();
-    let stop_accepting = Arc::new(AtomicBool::new(false));
     for b in listen {
         let unix = matches!(b.spec.addr, ListenAddr::Unix(_));
-        let mut rx = match accept::start(b.fd, unix, stop_accepting.clone()) {
-            Ok(rx) => rx,
+        let listener = match accept::Listener::new(b.fd, unix) {
+            Ok(l) => l,
             Err(e) => {
                 crate::logln!("oxwsgi: cannot accept on {}: {}", b.spec.addr, e);
                 continue;
@@ -258,38 +254,45 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
         let proto = b.spec.proto;
         let port = b.port.into_bytes();
         let name = b.spec.addr.to_string().into_bytes();
-        // Counted as a connection so a graceful stop waits for the sockets
-        // accepted while it began.
-        sh.active.set(sh.active.get() + 1);
-        sh.listeners.set(sh.listeners.get() + 1);
-        let guard = ConnGuard(sh.clone());
+        // A listener bound to one address: SERVER_NAME without a
+        // getsockname() per connection.
+        let fixed_ip = match &b.spec.addr {
+            ListenAddr::Tcp(a) if !a.ip().is_unspecified() => Some(a.ip().to_string().into_bytes()),
+            _ => None,
+        };
         let sh2 = sh.clone();
         tokio::task::spawn_local(async move {
-            let _guard = guard;
-            while let Some(a) = rx.recv().await {
+            let mut stop = sh2.stopping.clone();
+            while !*stop.borrow() {
+                let a = tokio::select! {
+                    biased;
+                    _ = stop.changed() => break,
+                    a = listener.accept() => a,
+                };
                 match a {
-                    accept::Accepted::Tcp(s, addr) => {
-                        let _ = s.set_nonblocking(true);
+                    Ok(accept::Accepted::Tcp(s, addr)) => {
                         let _ = s.set_nodelay(true);
-                        let local = s.local_addr().ok();
-                        let Ok(s) = tokio::net::TcpStream::from_std(s) else { continue };
-                        let peer = conn::Peer {
-                            addr: addr.ip().to_string().into_bytes(),
-                            port: addr.port().to_string().into_bytes(),
-                            server_name: local.map(|a| a.ip().to_string()).unwrap_or_default().into_bytes(),
-                            server_port: port.clone(),
+                        let server_name = match &fixed_ip {
+                            Some(ip) => ip.clone(),
+                            None => s.local_addr().map(|a| a.ip().to_string()).unwrap_or_default().into_bytes(),
                         };
+                        let peer = conn::Peer { addr: addr.ip().to_string().into_bytes(), port: addr.port().to_string().into_bytes(), server_name, server_port: port.clone() };
                         spawn_conn(&sh2, Stream::Tcp(s), peer, proto);
                     }
-                    accept::Accepted::Unix(s) => {
-                        let _ = s.set_nonblocking(true);
-                        let Ok(s) = tokio::net::UnixStream::from_std(s) else { continue };
+                    Ok(accept::Accepted::Unix(s)) => {
                         let peer = conn::Peer { addr: Vec::new(), port: Vec::new(), server_name: name.clone(), server_port: Vec::new() };
                         spawn_conn(&sh2, Stream::Unix(s), peer, proto);
                     }
+                    Err(e) if accept::needs_pause(&e) => {
+                        crate::logln!("oxwsgi: accept() failed: {}; pausing 100 ms", e);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(_) => {}
                 }
             }
-            sh2.listeners.set(sh2.listeners.get() - 1);
+            // Dropping the listener here stops this worker taking
+            // connections; those still queued go to other workers, or to
+            // the next generation after a reload.
         });
     }
 
@@ -299,7 +302,7 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let sh2 = sh.clone();
     tokio::task::spawn_local(async move {
-        let how = watch_signals(sh2, stop_accepting, term, hup, int, quit, usr1).await;
+        let how = watch_signals(sh2, term, hup, int, quit, usr1).await;
         let _ = done_tx.send(how);
     });
     done_rx.await.unwrap_or(Stop::Abandon)
@@ -309,7 +312,6 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
 /// finish, up to --reload-mercy.
 async fn watch_signals(
     sh: Rc<Shared>,
-    stop_accepting: Arc<AtomicBool>,
     mut term: tokio::signal::unix::Signal,
     mut hup: tokio::signal::unix::Signal,
     mut int: tokio::signal::unix::Signal,
@@ -334,7 +336,6 @@ async fn watch_signals(
         }
     };
     let _ = sh.stop_tx.send(true);
-    stop_accepting.store(true, Ordering::Release);
     accepting(false);
     // In-flight requests finish; idle keep-alive connections close at once.
     let wait_idle = async {
