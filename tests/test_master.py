@@ -387,3 +387,23 @@ def test_sigusr1_logs_worker_stats(serve):
     import re
     counts = [int(n) for n in re.findall(r"worker \d \(pid \d+\): (\d+) requests", srv.read_log())]
     assert len(counts) == 2 and sum(counts) == 6, srv.read_log()
+
+
+def test_keepalive_connections_spread_over_workers(serve):
+    """A pool of keep-alive connections opened at once (wrk, a load
+    balancer) is spread over the workers instead of landing on whichever
+    woke first; before balancing, one worker could hold all 16."""
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master", "--processes", "2", port=port)
+    srv.wait_log("spawned worker 2")
+    time.sleep(0.3)
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(16)]
+    for c in conns:
+        c.connect()
+    owners = collections.Counter()
+    for c in conns:
+        c.request("GET", "/pid")
+        owners[json.loads(c.getresponse().read())["pid"]] += 1
+    for c in conns:
+        c.close()
+    assert len(owners) == 2 and min(owners.values()) >= 5, owners

@@ -63,6 +63,10 @@ fn start(cfg: Config) -> Result<i32, String> {
         crate::logln!("oxwsgi: {} socket bound to {} (fd {})", what, b.spec.addr, std::os::fd::AsRawFd::as_raw_fd(&b.fd));
     }
     let multi = cfg.master || cfg.processes > 1;
+    if multi {
+        // Room for SIGTTIN to add workers, as for the stats scoreboard.
+        crate::worker::balance::create(cfg.processes + 64)?;
+    }
     // The scoreboard exists before the first fork, so every worker shares it;
     // room for SIGTTIN to add workers.
     let stats = if cfg.stats.is_some() || cfg.metrics.is_some() {

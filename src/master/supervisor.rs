@@ -46,6 +46,7 @@ fn spawn(cfg: &Arc<Config>, bound: &[Bound], apps: &Option<Vec<App>>, slot: &mut
     if let Some(b) = crate::stats::board() {
         b.prepare_spawn(slot.id - 1);
     }
+    crate::worker::balance::reset(slot.id);
     match crate::python::fork::fork_with_python() {
         Ok(nix::unistd::ForkResult::Child) => {
             crate::master::daemon::forget_ready_pipe();
@@ -178,6 +179,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                     let Some(pid) = st.pid() else { break };
                     let Some(slot) = slots.iter_mut().find(|s| s.pid == Some(pid)) else { continue };
                     slot.pid = None;
+                    crate::worker::balance::reset(slot.id);
                     let board = crate::stats::board();
                     if let Some(b) = board {
                         b.worker(slot.id - 1).pid.store(0, std::sync::atomic::Ordering::Relaxed);

@@ -1,15 +1,19 @@
 //! Accepting connections on the worker's own event loop. Every worker
 //! polls the shared listening socket; one that is busy inside the app (with
 //! --threads 1 the app runs on this loop) is not polling, so connections go
-//! to the workers that can take them now. A connection costs no hand-off
-//! between threads: for short connections, such as nginx's uwsgi_pass
-//! (one connection per request), that hand-off was most of the cost.
+//! to the workers that can take them now, and balance.rs keeps keep-alive
+//! connections spread. A connection costs no hand-off between threads: for
+//! short connections, such as nginx's uwsgi_pass (one connection per
+//! request), that hand-off was most of the cost.
 
-use std::os::fd::OwnedFd;
+use super::balance;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
 
-pub enum Listener {
-    Tcp(tokio::net::TcpListener),
-    Unix(tokio::net::UnixListener),
+pub struct Listener {
+    fd: AsyncFd<OwnedFd>,
+    unix: bool,
 }
 
 pub enum Accepted {
@@ -22,26 +26,58 @@ impl Listener {
     pub fn new(fd: OwnedFd, unix: bool) -> std::io::Result<Listener> {
         // The socket's file description is shared with the master and the
         // other workers: they all use it non-blocking.
-        if unix {
-            let l = std::os::unix::net::UnixListener::from(fd);
-            l.set_nonblocking(true)?;
-            Ok(Listener::Unix(tokio::net::UnixListener::from_std(l)?))
-        } else {
-            let l = std::net::TcpListener::from(fd);
-            l.set_nonblocking(true)?;
-            Ok(Listener::Tcp(tokio::net::TcpListener::from_std(l)?))
+        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+        if flags < 0 || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the OwnedFd is moved into the AsyncFd, which deregisters
+        // it before dropping (closing) it.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
+        Ok(Listener { fd, unix })
+    }
+
+    /// The next connection. When another worker holds fewer connections,
+    /// this one first lets a millisecond pass (once per connection).
+    pub async fn accept(&self) -> std::io::Result<Accepted> {
+        let mut deferred = false;
+        loop {
+            let mut ready = self.fd.readable().await?;
+            if !deferred && balance::should_defer() {
+                deferred = true;
+                drop(ready);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+            match ready.try_io(|fd| accept_raw(fd.get_ref().as_raw_fd())) {
+                Ok(Ok((s, addr))) => return self.wrap(s, addr),
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
         }
     }
 
-    pub async fn accept(&self) -> std::io::Result<Accepted> {
-        match self {
-            Listener::Tcp(l) => {
-                let (s, addr) = l.accept().await?;
-                Ok(Accepted::Tcp(s, addr))
-            }
-            Listener::Unix(l) => Ok(Accepted::Unix(l.accept().await?.0)),
+    fn wrap(&self, s: OwnedFd, addr: Option<std::net::SocketAddr>) -> std::io::Result<Accepted> {
+        if self.unix {
+            Ok(Accepted::Unix(tokio::net::UnixStream::from_std(std::os::unix::net::UnixStream::from(s))?))
+        } else {
+            let peer = addr.unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+            Ok(Accepted::Tcp(tokio::net::TcpStream::from_std(std::net::TcpStream::from(s))?, peer))
         }
     }
+}
+
+/// accept4() with the new socket non-blocking and close-on-exec in the
+/// same call, and the peer's address for TCP.
+fn accept_raw(fd: std::os::fd::RawFd) -> std::io::Result<(OwnedFd, Option<std::net::SocketAddr>)> {
+    // SAFETY: accept4 fills at most `len` bytes of the zeroed storage that
+    // try_init hands us; the new descriptor is ours alone.
+    let (s, addr) = unsafe {
+        socket2::SockAddr::try_init(|storage, len| {
+            let r = libc::accept4(fd, storage as *mut libc::sockaddr, len, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+            if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(OwnedFd::from_raw_fd(r)) }
+        })?
+    };
+    Ok((s, addr.as_socket()))
 }
 
 /// Errors after which accepting again at once would spin: out of

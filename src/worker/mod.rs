@@ -4,6 +4,7 @@
 //! threads), in `run`.
 
 mod accept;
+pub mod balance;
 mod body;
 mod conn;
 pub mod harakiri;
@@ -101,6 +102,7 @@ struct ConnGuard(Rc<Shared>);
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
+        balance::closed();
         self.0.active.set(self.0.active.get() - 1);
         if self.0.active.get() == 0 {
             self.0.idle.notify_waiters();
@@ -140,6 +142,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
     }
     crate::python::uwsgi_module::set_worker(worker_id);
     crate::stats::set_me(worker_id);
+    balance::set_me(worker_id);
     let multiprocess = cfg.processes > 1;
     let ctx = Python::attach(|py| -> Result<PyApps, String> {
         let apps = match apps {
@@ -322,6 +325,7 @@ async fn watch_signals(
         if let Some(w) = crate::stats::me() {
             w.accepting.store(on as u64, Ordering::Relaxed);
         }
+        balance::set_accepting(on);
     };
     accepting(true);
     let mut stop = sh.stopping.clone();
@@ -360,6 +364,7 @@ async fn watch_signals(
 
 fn spawn_conn(sh: &Rc<Shared>, s: Stream, peer: conn::Peer, proto: Proto) {
     sh.active.set(sh.active.get() + 1);
+    balance::opened();
     let guard = ConnGuard(sh.clone());
     let sh = sh.clone();
     tokio::task::spawn_local(async move {

@@ -1,0 +1,81 @@
+//! Spreading connections over the workers. Every worker accepts on the
+//! shared listening socket, so the kernel wakes them all and the fastest
+//! wins; with keep-alive that can leave one worker holding every
+//! connection of a client pool (wrk, a load balancer) while the others
+//! idle. Each worker publishes its open-connection count in a small shared
+//! mapping (made by the master before the first fork); a worker with more
+//! connections than another accepting worker lets a millisecond pass
+//! before it takes a new one, so the less loaded worker gets it first. The
+//! wait is at most one millisecond per connection: a worker that is busy
+//! inside the app and cannot accept never holds connections back.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
+
+#[repr(C)]
+struct Slot {
+    connections: AtomicU32,
+    accepting: AtomicU32,
+}
+
+struct Table {
+    slots: &'static [Slot],
+}
+
+static TABLE: OnceLock<Table> = OnceLock::new();
+static ME: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// The master, before forking: room for `capacity` workers.
+pub fn create(capacity: usize) -> Result<(), String> {
+    let len = capacity * size_of::<Slot>();
+    // SAFETY: a fresh zeroed shared mapping; all-zero atomics are valid.
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0) };
+    if p == libc::MAP_FAILED {
+        return Err(format!("cannot map the worker load table: {}", std::io::Error::last_os_error()));
+    }
+    let slots = unsafe { std::slice::from_raw_parts(p as *const Slot, capacity) };
+    let _ = TABLE.set(Table { slots });
+    Ok(())
+}
+
+/// The master, when worker `id` (1-based) is (re)spawned or has died.
+pub fn reset(id: usize) {
+    if let Some(s) = TABLE.get().and_then(|t| t.slots.get(id.wrapping_sub(1))) {
+        s.connections.store(0, Relaxed);
+        s.accepting.store(0, Relaxed);
+    }
+}
+
+fn mine() -> Option<&'static Slot> {
+    TABLE.get()?.slots.get(ME.load(Relaxed))
+}
+
+/// In the worker, after the fork.
+pub fn set_me(id: usize) {
+    ME.store(id.wrapping_sub(1), Relaxed);
+}
+
+pub fn set_accepting(on: bool) {
+    if let Some(s) = mine() {
+        s.accepting.store(on as u32, Relaxed);
+    }
+}
+
+pub fn opened() {
+    if let Some(s) = mine() {
+        s.connections.fetch_add(1, Relaxed);
+    }
+}
+
+pub fn closed() {
+    if let Some(s) = mine() {
+        s.connections.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Whether another accepting worker holds fewer connections than we do.
+pub fn should_defer() -> bool {
+    let (Some(t), Some(me)) = (TABLE.get(), mine()) else { return false };
+    let ours = me.connections.load(Relaxed);
+    ours > 0 && t.slots.iter().any(|s| !std::ptr::eq(s, me) && s.accepting.load(Relaxed) == 1 && s.connections.load(Relaxed) < ours)
+}
