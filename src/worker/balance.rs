@@ -7,7 +7,10 @@
 //! connections than another accepting worker lets a millisecond pass
 //! before it takes a new one, so the less loaded worker gets it first. The
 //! wait is at most one millisecond per connection: a worker that is busy
-//! inside the app and cannot accept never holds connections back.
+//! inside the app and cannot accept never holds connections back. A worker
+//! already holding two more keep-alive connections than another closes
+//! one after its response (`overloaded`), so a pool that connected before
+//! every worker was up still spreads out.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
@@ -73,9 +76,23 @@ pub fn closed() {
     }
 }
 
+/// The fewest connections another accepting worker holds, and ours.
+fn loads() -> Option<(u32, u32)> {
+    let (t, me) = (TABLE.get()?, mine()?);
+    let least = t.slots.iter().filter(|s| !std::ptr::eq(*s, me) && s.accepting.load(Relaxed) == 1).map(|s| s.connections.load(Relaxed)).min()?;
+    Some((me.connections.load(Relaxed), least))
+}
+
 /// Whether another accepting worker holds fewer connections than we do.
 pub fn should_defer() -> bool {
-    let (Some(t), Some(me)) = (TABLE.get(), mine()) else { return false };
-    let ours = me.connections.load(Relaxed);
-    ours > 0 && t.slots.iter().any(|s| !std::ptr::eq(s, me) && s.accepting.load(Relaxed) == 1 && s.connections.load(Relaxed) < ours)
+    loads().is_some_and(|(ours, least)| ours > 0 && least < ours)
+}
+
+/// Whether we hold more than our share: at least two connections more
+/// than another accepting worker. Connections accepted before the others
+/// were up (a pool opened at start) are then closed after their current
+/// response, one at a time, and the client's reconnect goes to the less
+/// loaded worker.
+pub fn overloaded() -> bool {
+    loads().is_some_and(|(ours, least)| ours > least + 1)
 }

@@ -376,7 +376,7 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
         let last = sh.cfg.http_keepalive_requests > 0 && served >= sh.cfg.http_keepalive_requests;
         let meta = ReqMeta {
             http11: req.http11,
-            keep_alive: req.keep_alive && !last,
+            keep_alive: req.keep_alive && !last && !super::balance::overloaded(),
             is_head: req.is_head,
             allow_chunked: true,
             write_timeout: t.io,
