@@ -300,3 +300,33 @@ def test_stats_options_errors(tmp_path):
     assert r.returncode == 1 and "each vassal's config" in r.stderr
     r = run_oxwsgi("--http", ":0", "--wsgi-file", SUITE, "--stats", "300.1.1.1:1")
     assert r.returncode == 1 and "stats" in r.stderr
+
+
+def test_only_the_master_holds_the_stats_socket(serve, tmp_path):
+    port, sport = free_port(), free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, "--master", "--processes", "2",
+                "--stats", "127.0.0.1:%d" % sport, port=port)
+    srv.wait_log("spawned worker 2")
+    # The inode of the listening stats socket, from /proc/net/tcp.
+    inode = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(":%04X" % sport) and fields[3] == "0A":
+                inode = fields[9]
+    assert inode, "no listening socket for the stats port"
+
+    def holds(pid):
+        fds = "/proc/%d/fd" % pid
+        return any(os.readlink(os.path.join(fds, fd)) == "socket:[%s]" % inode for fd in os.listdir(fds))
+
+    with socket.create_connection(("127.0.0.1", sport), timeout=5) as s:
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    workers = [w["pid"] for w in json.loads(data)["workers"]]
+    assert holds(srv.pid)
+    assert len(workers) == 2 and not any(holds(p) for p in workers)

@@ -42,7 +42,7 @@ pub fn master_signals() -> SigSet {
     s
 }
 
-fn spawn(cfg: &Arc<Config>, bound: &[Bound], apps: &Option<Vec<App>>, slot: &mut Slot) {
+fn spawn(cfg: &Arc<Config>, bound: &[Bound], apps: &Option<Vec<App>>, slot: &mut Slot, stats: &Option<crate::stats::server::Server>) {
     if let Some(b) = crate::stats::board() {
         b.prepare_spawn(slot.id - 1);
     }
@@ -50,6 +50,9 @@ fn spawn(cfg: &Arc<Config>, bound: &[Bound], apps: &Option<Vec<App>>, slot: &mut
     match crate::python::fork::fork_with_python() {
         Ok(nix::unistd::ForkResult::Child) => {
             crate::master::daemon::forget_ready_pipe();
+            if let Some(s) = stats {
+                s.close_in_child();
+            }
             // If the master dies, so do we (gracefully): no orphan workers.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) };
             let apps = apps.as_ref().map(|a| pyo3::Python::attach(|py| a.iter().map(|x| App { mountpoint: x.mountpoint.clone(), callable: x.callable.clone_ref(py) }).collect()));
@@ -93,7 +96,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).expect("signalfd");
     let mut slots: Vec<Slot> = (1..=cfg.processes).map(|id| Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None }).collect();
     for s in slots.iter_mut() {
-        spawn(&cfg, bound, &apps, s);
+        spawn(&cfg, bound, &apps, s, &stats);
     }
     crate::master::daemon::report_ready();
     let mut ending: Option<(MasterExit, Instant)> = None;
@@ -138,7 +141,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                 Some(Signal::SIGTTIN) if ending.is_none() => {
                     let id = slots.len() + 1;
                     let mut s = Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None };
-                    spawn(&cfg, bound, &apps, &mut s);
+                    spawn(&cfg, bound, &apps, &mut s, &stats);
                     slots.push(s);
                     if let Some(b) = crate::stats::board() {
                         b.set_active(slots.len());
@@ -230,7 +233,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
         let now = Instant::now();
         for s in slots.iter_mut() {
             if s.pid.is_none() && s.respawn_at.is_some_and(|t| t <= now) {
-                spawn(&cfg, bound, &apps, s);
+                spawn(&cfg, bound, &apps, s, &stats);
             }
         }
     }

@@ -80,6 +80,19 @@ impl Server {
         Ok(Some(Server { listeners, conns: Vec::new(), board, inst: Instance { sockets, mountpoints, chdir }, previous: Vec::new() }))
     }
 
+    /// In a freshly forked worker: close our copies of the stats sockets,
+    /// so only the master holds them (a worker outliving a killed master
+    /// must not keep the port from its successor). The worker never
+    /// returns to drop `self`, so nothing is closed twice.
+    pub fn close_in_child(&self) {
+        for (s, _, _) in &self.listeners {
+            unsafe { libc::close(s.as_raw_fd()) };
+        }
+        for c in &self.conns {
+            unsafe { libc::close(c.sock.as_raw_fd()) };
+        }
+    }
+
     /// What to poll for, to be passed back to `service` once ready.
     pub fn poll_fds(&self) -> Vec<PollFd<'_>> {
         let mut v: Vec<PollFd<'_>> = self.listeners.iter().map(|(s, _, _)| PollFd::new(s.as_fd(), PollFlags::POLLIN)).collect();
