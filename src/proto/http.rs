@@ -84,21 +84,28 @@ pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars, max_headers: 
     vars.push(b"REQUEST_METHOD", method.as_bytes());
     vars.push(b"REQUEST_URI", target.as_bytes());
     // Absolute-form (RFC 9112 3.2.2): the path comes from the path alone.
-    let origin_form = match target.find("://") {
-        Some(i) if !target.starts_with('/') => match target[i + 3..].find('/') {
-            Some(j) => &target[i + 3 + j..],
-            None => "/",
-        },
-        _ => target,
+    let origin_form = if target.starts_with('/') {
+        target
+    } else {
+        match target.find("://") {
+            Some(i) => match target[i + 3..].find('/') {
+                Some(j) => &target[i + 3 + j..],
+                None => "/",
+            },
+            None => target,
+        }
     };
     let (path, query) = match origin_form.split_once('?') {
         Some((p, q)) => (p, q),
         None => (origin_form, ""),
     };
-    vars.push_with(|b| b.extend_from_slice(b"PATH_INFO"), &[]);
-    let mut decoded = Vec::with_capacity(path.len());
-    percent_decode(path.as_bytes(), &mut decoded);
-    vars.extend_last(b"", &decoded);
+    if memchr::memchr(b'%', path.as_bytes()).is_none() {
+        vars.push(b"PATH_INFO", path.as_bytes());
+    } else {
+        let mut decoded = Vec::with_capacity(path.len());
+        percent_decode(path.as_bytes(), &mut decoded);
+        vars.push(b"PATH_INFO", &decoded);
+    }
     vars.push(b"QUERY_STRING", query.as_bytes());
     vars.push(b"SERVER_PROTOCOL", if http11 { b"HTTP/1.1" } else { b"HTTP/1.0" });
     vars.push(b"SCRIPT_NAME", b"");
