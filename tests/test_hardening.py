@@ -69,6 +69,22 @@ def test_idle_keepalive_closed(serve):
     assert 0.8 < time.time() - t0 < 3
 
 
+def test_keepalive_timeout_counts_from_the_last_request(serve):
+    """The idle timer is armed once per connection and moved when it fires
+    early: a connection used again just before the timeout gets the whole
+    timeout again."""
+    port, _ = suite(serve, "--http-keepalive-timeout", "2")
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    time.sleep(1.5)
+    s.sendall(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+    t0 = time.time()
+    out = recv_all(s, 6)
+    assert out.startswith(b"HTTP/1.1 200") and out.endswith(b"suite: /b")
+    assert 1.7 < time.time() - t0 < 4
+
+
 def test_keepalive_request_limit(serve):
     port, _ = suite(serve, "--http-keepalive-requests", "3")
     s = socket.create_connection(("127.0.0.1", port))

@@ -263,7 +263,7 @@ fn log_refusal(peer: &Peer, what: &str, why: &str) {
 /// graceful stop interrupts; for a connection's first request or inside a
 /// head, the slowloris deadline (a client that connected just before a
 /// stop still gets its answer).
-async fn fill(s: &mut Stream, buf: &mut BytesMut, sh: &Shared, deadline: Option<Instant>) -> Fill {
+async fn fill(s: &mut Stream, buf: &mut BytesMut, sh: &Shared, deadline: Option<Instant>, w: &mut Waits) -> Fill {
     if buf.capacity() - buf.len() < 4096 {
         buf.reserve(8192);
     }
@@ -277,16 +277,33 @@ async fn fill(s: &mut Stream, buf: &mut BytesMut, sh: &Shared, deadline: Option<
             Err(_) => Fill::TimedOut,
         };
     }
-    let mut stop = sh.stopping.clone();
-    if !*stop.borrow() {
-        tokio::select! {
-            r = tokio::time::timeout(sh.timeouts.idle, s.read_buf(buf)) => return r.map_or(Fill::Closed, got),
-            _ = stop.changed() => {}
+    if !*w.stop.borrow() {
+        // The idle timer is armed once per connection and moved only when
+        // it fires early: re-arming a timer for every request costs more
+        // than the rest of the wait.
+        let until = Instant::now() + sh.timeouts.idle;
+        loop {
+            tokio::select! {
+                r = s.read_buf(buf) => return got(r),
+                _ = w.idle.as_mut() => {
+                    if Instant::now() >= until {
+                        return Fill::Closed;
+                    }
+                    w.idle.as_mut().reset(until.into());
+                }
+                _ = w.stop.changed() => break,
+            }
         }
     }
     // Stopping: a request already on its way still gets an answer (with
     // Connection: close); an idle connection is closed after a moment.
     tokio::time::timeout(STOP_GRACE, s.read_buf(buf)).await.map_or(Fill::Closed, got)
+}
+
+/// What a keep-alive connection waits with between requests.
+struct Waits {
+    idle: std::pin::Pin<Box<tokio::time::Sleep>>,
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 /// How long an idle keep-alive connection may still bring a request once
@@ -306,6 +323,7 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
     let info = ConnInfo { remote_addr: &peer.addr, remote_port: &peer.port, server_name: &peer.server_name, server_port: &peer.server_port, url_scheme_https: false };
     let mut first = true;
     let mut served = 0u64;
+    let mut waits = Waits { idle: Box::pin(tokio::time::sleep(t.idle)), stop: sh.stopping.clone() };
     loop {
         let mut vars = Vars::with_capacity(1024, 32);
         let mut deadline: Option<Instant> = first.then(|| Instant::now() + t.head);
@@ -337,7 +355,7 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
                 }
                 deadline.get_or_insert_with(|| Instant::now() + t.head);
             }
-            match fill(&mut s, &mut buf, &sh, deadline).await {
+            match fill(&mut s, &mut buf, &sh, deadline, &mut waits).await {
                 Fill::Data => {}
                 Fill::TimedOut => {
                     log_refusal(&peer, "request timed out", "the head did not arrive within --http-header-timeout");

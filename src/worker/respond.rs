@@ -78,23 +78,40 @@ pub struct Outcome {
 const INTERNAL_ERROR: &[u8] = b"Internal Server Error\n";
 const GATEWAY_TIMEOUT: &[u8] = b"Gateway Timeout: the request ran past --harakiri\n";
 
+/// The slices of `parts` not yet written after `written` bytes.
+fn remaining<'a>(parts: &[&'a [u8]], written: usize) -> Vec<IoSlice<'a>> {
+    let mut skip = written;
+    let mut slices = Vec::with_capacity(parts.len());
+    for p in parts {
+        if skip >= p.len() {
+            skip -= p.len();
+            continue;
+        }
+        slices.push(IoSlice::new(&p[skip..]));
+        skip = 0;
+    }
+    slices
+}
+
 async fn write_timed(s: &mut Stream, parts: &[&[u8]], t: Duration) -> std::io::Result<()> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let mut written = 0;
+    // Usually the socket takes the whole response at once: no timer to arm.
+    while written < total {
+        match s.try_write_vectored(&remaining(parts, written)) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if written == total {
+        return Ok(());
+    }
     let fut = async {
-        let total: usize = parts.iter().map(|p| p.len()).sum();
-        let mut written = 0;
         while written < total {
-            // Build the slices still to write.
-            let mut skip = written;
-            let mut slices = Vec::with_capacity(parts.len());
-            for p in parts {
-                if skip >= p.len() {
-                    skip -= p.len();
-                    continue;
-                }
-                slices.push(IoSlice::new(&p[skip..]));
-                skip = 0;
-            }
-            let n = s.write_vectored(&slices).await?;
+            let n = s.write_vectored(&remaining(parts, written)).await?;
             if n == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }

@@ -13,6 +13,14 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// One non-blocking vectored write, without waiting for readiness.
+    pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_write_vectored(bufs),
+            Stream::Unix(s) => s.try_write_vectored(bufs),
+        }
+    }
+
     /// Sends `len` bytes of `file` from `offset` with sendfile(2). `idle`
     /// bounds each wait for the client to take more (--socket-timeout), not
     /// the whole transfer: a slow download that progresses is not cut.
