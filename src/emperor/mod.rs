@@ -169,10 +169,10 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
                     State::Stopping => {}
                 }
             }
-            if let State::Respawn(at) | State::Broken(at) = v.state {
-                if Instant::now() >= at {
-                    v.start(&launch);
-                }
+            if let State::Respawn(at) | State::Broken(at) = v.state
+                && Instant::now() >= at
+            {
+                v.start(&launch);
             }
         }
     }

@@ -26,10 +26,10 @@ pub fn parse_yaml(text: &str, path: &Path, section: &str, col: &mut Collector, d
     // A `key:` with nothing after it: a list follows, or it is a flag.
     let mut pending: Option<(String, Origin, bool)> = None;
     let flush = |pending: &mut Option<(String, Origin, bool)>, col: &mut Collector| -> Result<(), ConfigError> {
-        if let Some((k, o, had_items)) = pending.take() {
-            if !had_items {
-                apply_key(&k, None, path, o, col, &refs, depth)?;
-            }
+        if let Some((k, o, had_items)) = pending.take()
+            && !had_items
+        {
+            apply_key(&k, None, path, o, col, &refs, depth)?;
         }
         Ok(())
     };

@@ -62,12 +62,12 @@ pub fn read_config(format: Format, spec: &str, col: &mut Collector, depth: usize
 }
 
 fn split_section(spec: &str) -> (&str, &str) {
-    if !Path::new(spec).exists() {
-        if let Some((p, s)) = spec.rsplit_once(':') {
-            if !s.contains('/') && !p.is_empty() {
-                return (p, s);
-            }
-        }
+    if !Path::new(spec).exists()
+        && let Some((p, s)) = spec.rsplit_once(':')
+        && !s.contains('/')
+        && !p.is_empty()
+    {
+        return (p, s);
     }
     (spec, "uwsgi")
 }

@@ -167,7 +167,7 @@ pub fn suggest(name: &str) -> Option<&'static str> {
             let d = edit_distance(name, cand);
             // A prefix match ("--proc") is as good as a small typo.
             let d = if cand.starts_with(name) && name.len() >= 3 { d.min(1) } else { d };
-            if best.map_or(true, |(bd, _)| d < bd) {
+            if best.is_none_or(|(bd, _)| d < bd) {
                 best = Some((d, o.name));
             }
         }

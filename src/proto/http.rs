@@ -206,7 +206,7 @@ pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars, max_headers: 
     if http11 && host.is_none() {
         return Err(bad("HTTP/1.1 request without Host"));
     }
-    let server_name = host.map(|h| strip_port(h)).unwrap_or(conn.server_name);
+    let server_name = host.map(strip_port).unwrap_or(conn.server_name);
     vars.push(b"SERVER_NAME", server_name);
     let framing = if chunked {
         Framing::Chunked
@@ -303,12 +303,12 @@ pub fn percent_decode(src: &[u8], out: &mut Vec<u8>) {
     let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let mut i = 0;
     while i < src.len() {
-        if src[i] == b'%' && i + 2 < src.len() + 0 && i + 2 <= src.len() - 1 {
-            if let (Some(a), Some(b)) = (hex(src[i + 1]), hex(src[i + 2])) {
-                out.push(a << 4 | b);
-                i += 3;
-                continue;
-            }
+        if src[i] == b'%' && i + 2 < src.len()
+            && let (Some(a), Some(b)) = (hex(src[i + 1]), hex(src[i + 2]))
+        {
+            out.push(a << 4 | b);
+            i += 3;
+            continue;
         }
         out.push(src[i]);
         i += 1;

@@ -137,10 +137,10 @@ pub async fn read_body<S: AsyncRead + Unpin>(s: &mut S, buf: &mut BytesMut, fram
             loop {
                 let mut err = None;
                 let used = dec.decode(buf, &mut |d| {
-                    if err.is_none() {
-                        if let Err(e) = sink.put(d) {
-                            err = Some(e);
-                        }
+                    if err.is_none()
+                        && let Err(e) = sink.put(d)
+                    {
+                        err = Some(e);
                     }
                 })?;
                 buf.advance(used);

@@ -227,14 +227,14 @@ async fn serve_static(sh: &Shared, s: &mut Stream, vars: &Vars, meta: &ReqMeta) 
         out.broken = Some("the client disconnected");
         return Some(out);
     }
-    if let (Some((offset, len)), false) = (p.body, meta.is_head) {
-        if len > 0 {
-            if s.sendfile(&file, offset, len, meta.write_timeout).await.is_err() {
-                out.broken = Some("the client disconnected or stopped reading");
-                return Some(out);
-            }
-            out.body_bytes = len;
+    if let (Some((offset, len)), false) = (p.body, meta.is_head)
+        && len > 0
+    {
+        if s.sendfile(&file, offset, len, meta.write_timeout).await.is_err() {
+            out.broken = Some("the client disconnected or stopped reading");
+            return Some(out);
         }
+        out.body_bytes = len;
     }
     out.reusable = keep_alive;
     Some(out)
@@ -371,7 +371,7 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
             }
         };
         let started = Instant::now();
-        let _ = bytes::Buf::advance(&mut buf, req.head_len);
+        bytes::Buf::advance(&mut buf, req.head_len);
         if req.expect_continue && buf.is_empty() {
             let too_big = matches!(req.framing, Framing::Length(n) if sh.cfg.limit_post > 0 && n > sh.cfg.limit_post);
             if !too_big && s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {

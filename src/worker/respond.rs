@@ -40,10 +40,10 @@ impl Source<'_> {
 impl Drop for Source<'_> {
     fn drop(&mut self) {
         // The client went away before the body was finished.
-        if let Source::Inline { cont, inline, .. } = self {
-            if let Some(c) = cont.take() {
-                inline.abandon(c);
-            }
+        if let Source::Inline { cont, inline, .. } = self
+            && let Some(c) = cont.take()
+        {
+            inline.abandon(c);
         }
     }
 }
@@ -178,10 +178,10 @@ pub async fn write_response(s: &mut Stream, mut rx: Source<'_>, meta: &ReqMeta) 
     let mut keep_alive = meta.keep_alive && !head.close && framing != BodyFraming::Close && !*meta.stopping.borrow();
     // A body shorter than the app's Content-Length would leave the client
     // waiting for bytes that never come: close instead of reusing.
-    if let (Some(cl), Some(b)) = (head.content_length, &complete) {
-        if (b.len() as u64) < cl {
-            keep_alive = false;
-        }
+    if let (Some(cl), Some(b)) = (head.content_length, &complete)
+        && (b.len() as u64) < cl
+    {
+        keep_alive = false;
     }
     let mut h = Vec::with_capacity(128 + head.headers.len());
     http::encode_head(&mut h, meta.http11, &head.status, &head.headers, framing, add_len, keep_alive);
@@ -233,11 +233,11 @@ pub async fn write_response(s: &mut Stream, mut rx: Source<'_>, meta: &ReqMeta) 
                 out.body_bytes += len;
             }
             Some(RespEvent::End) => {
-                if chunked {
-                    if let Err(e) = write_timed(s, &[http::LAST_CHUNK], meta.write_timeout).await {
-                        out.broken = Some(why(&e));
-                        return out;
-                    }
+                if chunked
+                    && let Err(e) = write_timed(s, &[http::LAST_CHUNK], meta.write_timeout).await
+                {
+                    out.broken = Some(why(&e));
+                    return out;
                 }
                 if let Some(cl) = head.content_length {
                     keep_alive &= out.body_bytes >= cl || !send_body;

@@ -211,23 +211,23 @@ fn validate_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyRes
         let name = latin1_bytes(&name, "header name")?;
         let value = latin1_bytes(&value, "header value")?;
         if name.is_empty() || !name.iter().all(|&c| is_token(c)) {
-            return Err(PyValueError::new_err(format!("invalid header name {:?}", String::from_utf8_lossy(&name))));
+            return Err(PyValueError::new_err(format!("invalid header name {:?}", String::from_utf8_lossy(name))));
         }
         if value.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0) {
-            return Err(PyValueError::new_err(format!("header {} has CR, LF or NUL in its value", String::from_utf8_lossy(&name))));
+            return Err(PyValueError::new_err(format!("header {} has CR, LF or NUL in its value", String::from_utf8_lossy(name))));
         }
         if name.eq_ignore_ascii_case(b"content-length") {
-            let n = std::str::from_utf8(&value).ok().and_then(|v| v.trim().parse::<u64>().ok());
+            let n = std::str::from_utf8(value).ok().and_then(|v| v.trim().parse::<u64>().ok());
             match n {
                 Some(n) => out.content_length = Some(n),
-                None => return Err(PyValueError::new_err(format!("invalid Content-Length {:?}", String::from_utf8_lossy(&value)))),
+                None => return Err(PyValueError::new_err(format!("invalid Content-Length {:?}", String::from_utf8_lossy(value)))),
             }
         } else if name.eq_ignore_ascii_case(b"connection") {
             // Hop-by-hop: the server frames the connection; we honour "close".
             out.close |= value.eq_ignore_ascii_case(b"close");
             continue;
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") || name.eq_ignore_ascii_case(b"keep-alive") {
-            return Err(PyValueError::new_err(format!("hop-by-hop header {} is the server's to send (PEP 3333)", String::from_utf8_lossy(&name))));
+            return Err(PyValueError::new_err(format!("hop-by-hop header {} is the server's to send (PEP 3333)", String::from_utf8_lossy(name))));
         }
         out.headers.extend_from_slice(name);
         out.headers.extend_from_slice(b": ");
