@@ -436,6 +436,37 @@ mod tests {
     }
 
     #[test]
+    fn expires_by_uri_and_path_info() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let cfg = StaticConfig {
+            expires: vec![Expires::parse("static-expires-uri", "\\?v=\\d+$ 10").unwrap(), Expires::parse("static-expires-path-info", "^/media/ 20").unwrap()],
+            ..Default::default()
+        };
+        let f = |pi: &[u8], uri: &[u8]| expires(&cfg, Path::new("/x/a.js"), pi, uri, "text/javascript", now, now);
+        assert_eq!(f(b"/s/a.js", b"/s/a.js?v=3").as_deref(), Some("Tue, 14 Nov 2023 22:13:30 GMT"));
+        assert_eq!(f(b"/media/a.js", b"/media/a.js").as_deref(), Some("Tue, 14 Nov 2023 22:13:40 GMT"));
+        assert_eq!(f(b"/s/a.js", b"/s/a.js"), None);
+    }
+
+    #[test]
+    fn gzip_variants_by_dir_and_extension() {
+        let d = std::env::temp_dir().join(format!("oxwsgi-gz-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("css")).unwrap();
+        for f in ["css/a.css", "css/a.css.gz", "b.js", "b.js.br", "c.txt", "c.txt.gz"] {
+            std::fs::write(d.join(f), "x").unwrap();
+        }
+        let cfg = StaticConfig { gzip: Gzip { all: false, dirs: vec![d.join("css").display().to_string()], exts: vec![".js".into()] }, ..Default::default() };
+        let v = |f: &str, ae: &[u8]| compressed_variant(&cfg, &d.join(f), &d, Some(ae));
+        assert_eq!(v("css/a.css", b"gzip").0.map(|v| v.encoding), Some("gzip"));
+        assert_eq!(v("b.js", b"gzip, br").0.map(|v| v.encoding), Some("br"));
+        assert!(v("b.js", b"gzip").0.is_none() && v("b.js", b"gzip").1);
+        // Not covered by a dir or an extension: no variant, no Vary.
+        assert!(matches!(v("c.txt", b"gzip"), (None, false)));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn encodings() {
         assert!(accepts(b"gzip, deflate, br", "gzip"));
         assert!(accepts(b"br;q=1.0, GZIP;q=0.5", "gzip"));
