@@ -25,20 +25,24 @@ SUITE = APPS / "suite.py"
 UWSGITOP = VENV / "bin" / "uwsgitop"
 
 
-def read_unix(path):
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(5)
-        s.connect(str(path))
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return data
-            data += chunk
+def read_to_end(s):
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
 
 
 def stats_json(path):
-    return json.loads(read_unix(path))
+    """The raw stats document from a unix path or a (host, port)."""
+    if isinstance(path, tuple):
+        with socket.create_connection(path, timeout=5) as s:
+            return json.loads(read_to_end(s))
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(str(path))
+        return json.loads(read_to_end(s))
 
 
 def scrape(port, path="/metrics"):
@@ -320,13 +324,6 @@ def test_only_the_master_holds_the_stats_socket(serve, tmp_path):
         fds = "/proc/%d/fd" % pid
         return any(os.readlink(os.path.join(fds, fd)) == "socket:[%s]" % inode for fd in os.listdir(fds))
 
-    with socket.create_connection(("127.0.0.1", sport), timeout=5) as s:
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    workers = [w["pid"] for w in json.loads(data)["workers"]]
+    workers = [w["pid"] for w in stats_json(("127.0.0.1", sport))["workers"]]
     assert holds(srv.pid)
     assert len(workers) == 2 and not any(holds(p) for p in workers)
