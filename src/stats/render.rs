@@ -21,20 +21,11 @@ pub struct Instance {
     pub chdir: String,
 }
 
-/// Resident and virtual size of a process, from /proc/PID/statm.
-fn memory(pid: u64) -> (u64, u64) {
-    let statm = std::fs::read_to_string(format!("/proc/{}/statm", pid)).unwrap_or_default();
-    let mut f = statm.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
-    let vsz = f.next().unwrap_or(0) * page;
-    (f.next().unwrap_or(0) * page, vsz)
-}
-
 fn worker_memory(w: &WorkerSlot) -> (u64, u64) {
     let pid = w.pid.load(Relaxed);
     match (w.rss.load(Relaxed), pid) {
         (_, 0) => (0, 0),
-        (0, pid) => memory(pid),
+        (0, pid) => super::memory(Some(pid)),
         (rss, _) => (rss, w.vsz.load(Relaxed)),
     }
 }

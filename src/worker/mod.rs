@@ -90,11 +90,9 @@ impl Shared {
     }
 }
 
-/// This process's resident memory, from /proc/self/statm.
+/// This process's resident memory.
 fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64
+    crate::stats::own_memory().0
 }
 
 /// Keeps the count of open connections, so a stop can wait for them.
