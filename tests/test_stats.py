@@ -45,6 +45,26 @@ def stats_json(path):
         return json.loads(read_to_end(s))
 
 
+def eventually(read, ok, timeout=5):
+    """read() until ok(value) or the timeout; the last value. A worker
+    counts a request just after its response is written, so a client can
+    read the stats a moment before the count moves."""
+    deadline = time.time() + timeout
+    while True:
+        v = read()
+        if ok(v) or time.time() > deadline:
+            return v
+        time.sleep(0.05)
+
+
+def settled_total(sock):
+    """The workers' request total once two reads 0.05 s apart agree."""
+    totals = []
+    eventually(lambda: totals.append(sum(w["requests"] for w in stats_json(sock)["workers"])),
+               lambda _: len(totals) > 1 and totals[-1] == totals[-2])
+    return totals[-1]
+
+
 def scrape(port, path="/metrics"):
     with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
         assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
@@ -74,7 +94,8 @@ def test_stats_json_has_uwsgis_keys_and_counts(serve, tmp_path):
     for _ in range(20):
         assert get(port, "/hello")[0].status == 200
     assert get(port, "/raise")[0].status == 500
-    doc = stats_json(sock)
+    doc = eventually(lambda: stats_json(sock), lambda d: sum(w["requests"] for w in d["workers"]) == 21
+                     and sum(c["requests"] for w in d["workers"] for c in w["cores"]) == 21)
     for key in ("version", "listen_queue", "load", "pid", "uid", "gid", "cwd", "sockets", "workers"):
         assert key in doc, key
     assert doc["pid"] == srv.pid and doc["uid"] == os.getuid()
@@ -92,11 +113,14 @@ def test_stats_json_has_uwsgis_keys_and_counts(serve, tmp_path):
     assert sum(c["requests"] for w in workers for c in w["cores"]) == 21
     assert sum(w["tx"] for w in workers) > 21 * 40
     assert {w["pid"] for w in workers} == pids_of(port, 2)
-    # delta_requests counts since the previous read.
-    stats_json(sock)
+    # delta_requests counts since the previous read (summed over reads, as
+    # the last count may land a moment after its response).
+    settled_total(sock)
     for _ in range(3):
         get(port, "/hello")
-    assert sum(w["delta_requests"] for w in stats_json(sock)["workers"]) == 3
+    deltas = []
+    eventually(lambda: deltas.append(sum(w["delta_requests"] for w in stats_json(sock)["workers"])), lambda _: sum(deltas) >= 3)
+    assert sum(deltas) == 3, deltas
 
 
 def test_busy_worker_and_listen_queue(serve, tmp_path):
@@ -115,7 +139,7 @@ def test_busy_worker_and_listen_queue(serve, tmp_path):
         assert w["status"] == "busy" and w["cores"][0]["in_request"] == 1
     finally:
         t.join()
-    assert stats_json(sock)["workers"][0]["status"] == "idle"
+    assert eventually(lambda: stats_json(sock)["workers"][0]["status"], lambda st: st == "idle") == "idle"
     # Stop the only worker (SIGSTOP): new connections wait in the backlog.
     wpid = stats_json(sock)["workers"][0]["pid"]
     os.kill(wpid, signal.SIGSTOP)
@@ -178,7 +202,7 @@ def test_uwsgitop_shows_our_workers(serve, tmp_path):
     pids = pids_of(port, 2)
     for _ in range(40):
         get(port, "/hello")
-    total = sum(w["requests"] for w in stats_json(sock)["workers"])
+    total = settled_total(sock)
     screen = run_uwsgitop(sock, ["WID", "req: %d" % total] + [str(p) for p in pids])
     rows = [l.split() for l in screen.splitlines() if any(l.split()[2:3] == [str(p)] for p in pids)]
     assert len(rows) == 2, screen
@@ -192,10 +216,11 @@ def test_uwsgitop_over_stats_http(serve):
           "--stats", "127.0.0.1:%d" % sport, "--stats-http", "--disable-logging", port=port)
     for _ in range(7):
         get(port, "/hello")
-    with urllib.request.urlopen("http://127.0.0.1:%d/" % sport, timeout=5) as r:
-        assert r.headers["Content-Type"] == "application/json"
-        doc = json.loads(r.read())
-    assert doc["workers"][0]["requests"] == 7
+    def read():
+        with urllib.request.urlopen("http://127.0.0.1:%d/" % sport, timeout=5) as r:
+            assert r.headers["Content-Type"] == "application/json"
+            return json.loads(r.read())
+    assert eventually(read, lambda d: d["workers"][0]["requests"] == 7)["workers"][0]["requests"] == 7
     # The same socket gives Prometheus text at /metrics.
     assert metric(scrape(sport), "oxwsgi_requests_total", worker="1", status="2xx") == 7
     pid = json.loads(get(port, "/pid")[1])["pid"]
@@ -220,11 +245,11 @@ def test_metrics_match_the_traffic(serve, tmp_path):
     # A malformed request is refused by the server itself: still a 4xx.
     assert raw(port, b"GET / HTTP/1.1\r\nHost: a\r\nHost b\r\n\r\n").startswith(b"HTTP/1.1 400")
     sent["4xx"] += 1
-    text = scrape(mport)
+    total = sum(sent.values())
+    text = eventually(lambda: scrape(mport), lambda t: metric(t, "oxwsgi_request_duration_seconds_count") == total)
     for cls, n in sent.items():
         got = sum(metric(text, "oxwsgi_requests_total", worker=str(w), status=cls) for w in (1, 2))
         assert got == n, (cls, got, n, text)
-    total = sum(sent.values())
     assert metric(text, "oxwsgi_request_duration_seconds_count") == total
     assert metric(text, "oxwsgi_request_duration_seconds_bucket", le="+Inf") == total
     assert metric(text, "oxwsgi_request_duration_seconds_bucket", le="0.001") <= total
