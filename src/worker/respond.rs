@@ -78,27 +78,35 @@ pub struct Outcome {
 const INTERNAL_ERROR: &[u8] = b"Internal Server Error\n";
 const GATEWAY_TIMEOUT: &[u8] = b"Gateway Timeout: the request ran past --harakiri\n";
 
-/// The slices of `parts` not yet written after `written` bytes.
-fn remaining<'a>(parts: &[&'a [u8]], written: usize) -> Vec<IoSlice<'a>> {
+/// Most parts a response write takes (head, body, chunk trailer).
+const MAX_PARTS: usize = 3;
+
+/// The slices of `parts` not yet written after `written` bytes, in `out`
+/// (on the stack: this runs for every response); returns how many.
+fn remaining<'a>(parts: &[&'a [u8]], written: usize, out: &mut [IoSlice<'a>; MAX_PARTS]) -> usize {
     let mut skip = written;
-    let mut slices = Vec::with_capacity(parts.len());
+    let mut n = 0;
     for p in parts {
         if skip >= p.len() {
             skip -= p.len();
             continue;
         }
-        slices.push(IoSlice::new(&p[skip..]));
+        out[n] = IoSlice::new(&p[skip..]);
+        n += 1;
         skip = 0;
     }
-    slices
+    n
 }
 
 async fn write_timed(s: &mut Stream, parts: &[&[u8]], t: Duration) -> std::io::Result<()> {
+    assert!(parts.len() <= MAX_PARTS);
     let total: usize = parts.iter().map(|p| p.len()).sum();
     let mut written = 0;
+    let mut slices = [IoSlice::new(&[]); MAX_PARTS];
     // Usually the socket takes the whole response at once: no timer to arm.
     while written < total {
-        match s.try_write_vectored(&remaining(parts, written)) {
+        let n = remaining(parts, written, &mut slices);
+        match s.try_write_vectored(&slices[..n]) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(n) => written += n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -111,7 +119,8 @@ async fn write_timed(s: &mut Stream, parts: &[&[u8]], t: Duration) -> std::io::R
     }
     let fut = async {
         while written < total {
-            let n = s.write_vectored(&remaining(parts, written)).await?;
+            let k = remaining(parts, written, &mut slices);
+            let n = s.write_vectored(&slices[..k]).await?;
             if n == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
