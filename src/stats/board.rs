@@ -192,9 +192,14 @@ impl WorkerSlot {
         now.saturating_sub(self.base[which].load(Relaxed))
     }
 
-    /// A finished request: `status` is the HTTP code (0 if none was sent).
+    /// A finished request that was counted in flight.
     pub fn finish(&self, status: u16, tx: u64, elapsed_us: u64, is_static: bool) {
         self.in_flight.fetch_sub(1, Relaxed);
+        self.record(status, tx, elapsed_us, is_static);
+    }
+
+    /// An answered request: `status` is the HTTP code (0 if none was sent).
+    pub fn record(&self, status: u16, tx: u64, elapsed_us: u64, is_static: bool) {
         self.requests.fetch_add(1, Relaxed);
         self.tx.fetch_add(tx, Relaxed);
         self.rt_us.fetch_add(elapsed_us, Relaxed);

@@ -148,8 +148,7 @@ fn refuse<'a>(s: &'a mut Stream, http11: bool, status: &'a str, why: &'a str, t:
 
 async fn refuse_now(s: &mut Stream, http11: bool, status: &str, why: &str, t: &Timeouts) {
     if let Some(w) = crate::stats::me() {
-        w.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        w.finish(status_code(status.as_bytes()), 0, 0, false);
+        w.record(status_code(status.as_bytes()), 0, 0, false);
     }
     let body = format!("{}: {}\n", status, why);
     if write_simple(s, http11, status, body.as_bytes(), false, t.io).await.is_err() {
