@@ -22,6 +22,9 @@ struct Slot {
 }
 
 struct Table {
+    /// One past the highest worker slot ever used: the scans below stop
+    /// there instead of walking the room left for SIGTTIN.
+    used: &'static AtomicU32,
     slots: &'static [Slot],
 }
 
@@ -30,14 +33,15 @@ static ME: AtomicUsize = AtomicUsize::new(usize::MAX);
 
 /// The master, before forking: room for `capacity` workers.
 pub fn create(capacity: usize) -> Result<(), String> {
-    let len = capacity * size_of::<Slot>();
+    // A header slot (its `connections` holds `used`), then the workers'.
+    let len = (capacity + 1) * size_of::<Slot>();
     // SAFETY: a fresh zeroed shared mapping; all-zero atomics are valid.
     let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0) };
     if p == libc::MAP_FAILED {
         return Err(format!("cannot map the worker load table: {}", std::io::Error::last_os_error()));
     }
-    let slots = unsafe { std::slice::from_raw_parts(p as *const Slot, capacity) };
-    let _ = TABLE.set(Table { slots });
+    let all = unsafe { std::slice::from_raw_parts(p as *const Slot, capacity + 1) };
+    let _ = TABLE.set(Table { used: &all[0].connections, slots: &all[1..] });
     Ok(())
 }
 
@@ -56,6 +60,9 @@ fn mine() -> Option<&'static Slot> {
 /// In the worker, after the fork.
 pub fn set_me(id: usize) {
     ME.store(id.wrapping_sub(1), Relaxed);
+    if let Some(t) = TABLE.get() {
+        t.used.fetch_max(id.min(t.slots.len()) as u32, Relaxed);
+    }
 }
 
 pub fn set_accepting(on: bool) {
@@ -79,7 +86,8 @@ pub fn closed() {
 /// The fewest connections another accepting worker holds, and ours.
 fn loads() -> Option<(u32, u32)> {
     let (t, me) = (TABLE.get()?, mine()?);
-    let least = t.slots.iter().filter(|s| !std::ptr::eq(*s, me) && s.accepting.load(Relaxed) == 1).map(|s| s.connections.load(Relaxed)).min()?;
+    let used = (t.used.load(Relaxed) as usize).min(t.slots.len());
+    let least = t.slots[..used].iter().filter(|s| !std::ptr::eq(*s, me) && s.accepting.load(Relaxed) == 1).map(|s| s.connections.load(Relaxed)).min()?;
     Some((me.connections.load(Relaxed), least))
 }
 
