@@ -7,7 +7,6 @@
 
 use super::harakiri;
 use crate::wsgi::call::{self, Continuation, PyApps, handle};
-use crate::wsgi::responder::Sink;
 use crate::wsgi::{Job, RespEvent};
 use pyo3::prelude::*;
 use std::sync::Arc;
@@ -40,17 +39,14 @@ fn serve_jobs(rx: crossbeam_channel::Receiver<Job>, apps: Arc<PyApps>, is_main: 
     Python::attach(|py| {
         loop {
             // The GIL wait: from the job's arrival to holding the GIL again.
-            let Ok((job, arrived)) = py.detach(|| rx.recv().map(|j| (j, std::time::Instant::now()))) else { break };
-            if let Some(w) = me {
-                w.gil_wait_ns.fetch_add(arrived.elapsed().as_nanos() as u64, Relaxed);
+            let Ok((job, arrived)) = py.detach(|| rx.recv().map(|j| (j, me.map(|_| std::time::Instant::now())))) else { break };
+            if let (Some(w), Some(t)) = (me, arrived) {
+                w.gil_wait_ns.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
             }
             if let Some(c) = core {
                 c.in_request.store(1, Relaxed);
             }
-            let tx = match &job.sink {
-                Sink::Channel(tx) => Some(tx.clone()),
-                Sink::Local(_) => None,
-            };
+            let sink = job.sink.clone();
             board.begin(slot, || describe(&job));
             // A Channel sink runs the body to its end: no continuation.
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(py, &apps, job)));
@@ -61,8 +57,8 @@ fn serve_jobs(rx: crossbeam_channel::Receiver<Job>, apps: Arc<PyApps>, is_main: 
                 c.in_request.store(0, Relaxed);
                 c.requests.fetch_add(1, Relaxed);
             }
-            if let (Err(_), Some(tx)) = (r, tx) {
-                let _ = tx.try_send(RespEvent::Failed);
+            if r.is_err() {
+                sink.send_now(RespEvent::Failed);
             }
         }
     })
@@ -118,10 +114,11 @@ impl Inline {
     /// Runs `f` with the GIL, counted by the harakiri watchdog.
     fn run<T>(&self, what: impl FnOnce() -> String, f: impl FnOnce(Python<'_>) -> T) -> Option<T> {
         let board = harakiri::board();
-        let asked = std::time::Instant::now();
+        // The GIL wait is timed only when the stats are kept.
+        let asked = crate::stats::me().map(|w| (w, std::time::Instant::now()));
         Python::attach(|py| {
-            if let Some(w) = crate::stats::me() {
-                w.gil_wait_ns.fetch_add(asked.elapsed().as_nanos() as u64, Relaxed);
+            if let Some((w, t)) = asked {
+                w.gil_wait_ns.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
             }
             board.begin(self.slot, what);
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(py)));
@@ -135,10 +132,7 @@ impl Inline {
     pub fn call(&self, job: Job) -> Option<Continuation> {
         // Described only if the harakiri watchdog asks (see Board::begin).
         let what = if harakiri::enabled() { describe(&job) } else { String::new() };
-        let fallback = match &job.sink {
-            Sink::Local(q) => Some(q.clone()),
-            Sink::Channel(_) => None,
-        };
+        let fallback = job.sink.clone();
         let core = crate::stats::my_core(self.slot);
         if let Some(c) = core {
             c.in_request.store(1, Relaxed);
@@ -151,9 +145,7 @@ impl Inline {
         match r {
             Some(c) => c,
             None => {
-                if let Some(q) = fallback {
-                    q.lock().unwrap().push_back(RespEvent::Failed);
-                }
+                fallback.send_now(RespEvent::Failed);
                 None
             }
         }

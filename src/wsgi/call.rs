@@ -63,15 +63,6 @@ pub struct Continuation {
     vars: crate::proto::vars::Vars,
 }
 
-fn send_now(sink: &super::responder::Sink, ev: RespEvent) {
-    match sink {
-        super::responder::Sink::Channel(tx) => {
-            let _ = tx.try_send(ev);
-        }
-        super::responder::Sink::Local(q) => q.lock().unwrap().push_back(ev),
-    }
-}
-
 /// Calls the app for `job`. Returns a continuation if the body is not
 /// finished (only with a `Local` sink; a `Channel` sink runs to the end).
 pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) -> Option<Continuation> {
@@ -85,14 +76,14 @@ pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) -> Option<Continuation> {
             content_length: None,
             close: false,
         };
-        send_now(&sink, RespEvent::Complete(head, b"no application is mounted at this path\n".to_vec()));
+        sink.send_now(RespEvent::Complete(head, b"no application is mounted at this path\n".to_vec()));
         return None;
     };
     let environ = match ctx.environ.build(py, &vars, body, https, r.script_name_len) {
         Ok(e) => e,
         Err(e) => {
             report(py, e, "cannot build the environ", &vars);
-            send_now(&sink, RespEvent::Failed);
+            sink.send_now(RespEvent::Failed);
             return None;
         }
     };

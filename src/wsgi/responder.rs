@@ -16,9 +16,23 @@ use tokio::sync::mpsc::error::TrySendError;
 /// back-pressure (this thread waits, without the GIL, while the client
 /// reads). `Local`: to a queue the I/O code on this same thread drains; the
 /// app's iteration pauses instead of waiting (see call.rs).
+#[derive(Clone)]
 pub enum Sink {
     Channel(mpsc::Sender<RespEvent>),
     Local(Arc<Mutex<VecDeque<RespEvent>>>),
+}
+
+impl Sink {
+    /// One final event without a Responder (none yet, or it panicked):
+    /// never waits; a full or closed channel means the client is gone.
+    pub fn send_now(&self, ev: RespEvent) {
+        match self {
+            Sink::Channel(tx) => {
+                let _ = tx.try_send(ev);
+            }
+            Sink::Local(q) => q.lock().unwrap_or_else(|e| e.into_inner()).push_back(ev),
+        }
+    }
 }
 
 /// Body bytes gathered before we start streaming.
