@@ -63,14 +63,13 @@ fn start(cfg: Config) -> Result<i32, String> {
         crate::logln!("oxwsgi: {} socket bound to {} (fd {})", what, b.spec.addr, std::os::fd::AsRawFd::as_raw_fd(&b.fd));
     }
     let multi = cfg.master || cfg.processes > 1;
+    // The shared tables exist before the first fork, so every worker
+    // shares them.
     if multi {
-        // Room for SIGTTIN to add workers, as for the stats scoreboard.
-        crate::worker::balance::create(cfg.processes + 64)?;
+        crate::worker::balance::create(worker_capacity(&cfg))?;
     }
-    // The scoreboard exists before the first fork, so every worker shares it;
-    // room for SIGTTIN to add workers.
     let stats = if cfg.stats.is_some() || cfg.metrics.is_some() {
-        let board = crate::stats::Board::create(if multi { cfg.processes + 64 } else { 1 }, cfg.threads, cfg.processes)?;
+        let board = crate::stats::Board::create(if multi { worker_capacity(&cfg) } else { 1 }, cfg.threads, cfg.processes)?;
         crate::stats::server::Server::bind(&cfg, &bound, board)?
     } else {
         None
@@ -114,6 +113,12 @@ fn start(cfg: Config) -> Result<i32, String> {
     cleanup(&cfg, &bound);
     crate::logln!("oxwsgi: goodbye");
     Ok(0)
+}
+
+/// How many workers the shared tables have room for: --processes, and
+/// as many again as SIGTTIN may add (up to 64 more).
+pub fn worker_capacity(cfg: &Config) -> usize {
+    cfg.processes + 64
 }
 
 /// The Emperor: no app and no socket of its own; vassals inherit its

@@ -135,8 +135,8 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                     crate::logln!("oxwsgi: master (pid {}): {} workers; each logs its own numbers", std::process::id(), slots.iter().filter(|s| s.pid.is_some()).count());
                     signal_all(&slots, Signal::SIGUSR1);
                 }
-                Some(Signal::SIGTTIN) if ending.is_none() && crate::stats::board().is_some_and(|b| slots.len() >= b.capacity) => {
-                    crate::logln!("oxwsgi: SIGTTIN: already {} workers, the most the stats scoreboard has room for", slots.len());
+                Some(Signal::SIGTTIN) if ending.is_none() && slots.len() >= crate::master::worker_capacity(&cfg) => {
+                    crate::logln!("oxwsgi: SIGTTIN: already {} workers, the most this instance has room for (--processes + 64)", slots.len());
                 }
                 Some(Signal::SIGTTIN) if ending.is_none() => {
                     let id = slots.len() + 1;
