@@ -7,6 +7,8 @@ import signal
 import socket
 import time
 
+import pytest
+
 from conftest import APPS, free_port
 
 
@@ -154,6 +156,44 @@ def test_expect_100_continue(serve):
                 break
             resp += c
     assert resp.startswith(b"HTTP/1.1 200") and resp.endswith(b"\r\n\r\nhello")
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_environ_is_exact_for_every_request_on_a_keepalive_connection(serve, threads):
+    # A keep-alive connection reuses what its previous environ was built
+    # from; each environ must still hold exactly this request's variables.
+    port, _ = suite(serve, "--threads", threads)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    steps = [
+        ("/environ/a", {"X-One": "1"}),
+        ("/environ/a", {"X-One": "1"}),             # same names, same values
+        ("/environ/b?q=2", {"X-One": "2"}),         # values change
+        ("/environ/b?mutate", {"X-One": "2"}),      # the app changes its environ
+        ("/environ/b", {"X-One": "2"}),             # ... which must not leak
+        ("/environ/c", {}),                         # a header goes away
+        ("/environ/c", {"X-Two": "t", "X-One": "1"}),
+        ("/environ/c", {"X-Two": "t", "X-One": "1"}),
+    ]
+    seen = []
+    for path, headers in steps:
+        c.request("GET", path, headers=headers)
+        r = c.getresponse()
+        assert r.status == 200
+        seen.append(json.loads(r.read()))
+    c.close()
+    for (path, headers), env in zip(steps, seen):
+        fresh = json.loads(get(port, path, headers=headers)[1])
+        # Only the connection's own variables and the input object differ.
+        for k in ("REMOTE_PORT", "wsgi.input"):
+            env.pop(k), fresh.pop(k)
+        if "mutate" in path:
+            assert env["HTTP_HOST"] == ["str", "mutated"]
+            continue
+        assert env == fresh, path
+        assert "injected" not in env and env["HTTP_HOST"][1] == "127.0.0.1:%d" % port
+        for name in ("X-One", "X-Two"):
+            key = "HTTP_" + name.upper().replace("-", "_")
+            assert (key in env) == (name in headers)
 
 
 def test_keepalive_and_pipelining(serve):

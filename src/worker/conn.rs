@@ -4,6 +4,7 @@
 
 use super::body::{BodyError, Limits, read_body};
 use super::respond::{Outcome, ReqMeta, Source, write_response, write_simple};
+use crate::wsgi::environ::ConnEnv;
 use crate::wsgi::responder::Sink;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -48,7 +49,7 @@ pub struct Peer {
 }
 
 /// Hands the request to Python and writes its response; logs the line.
-async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Body, meta: ReqMeta, started: Instant) -> Outcome {
+async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Body, meta: ReqMeta<'_>, started: Instant, env_memory: Option<Arc<Mutex<ConnEnv>>>) -> Outcome {
     let log_info = (!sh.cfg.disable_logging).then(|| {
         (
             vars.len(),
@@ -69,12 +70,12 @@ async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Bo
         (Some(out), _) => out,
         (None, super::Dispatch::Pool(pool)) => {
             let (tx, rx) = mpsc::channel(8);
-            pool.submit(Job { vars, body, https: false, sink: Sink::Channel(tx) });
+            pool.submit(Job { vars, body, https: false, sink: Sink::Channel(tx), conn: env_memory });
             write_response(s, Source::Remote(rx), &meta).await
         }
         (None, super::Dispatch::Inline(inline)) => {
             let queue = Arc::new(Mutex::new(VecDeque::new()));
-            let cont = inline.call(Job { vars, body, https: false, sink: Sink::Local(queue.clone()) });
+            let cont = inline.call(Job { vars, body, https: false, sink: Sink::Local(queue.clone()), conn: env_memory });
             write_response(s, Source::Inline { queue, cont, inline }, &meta).await
         }
     };
@@ -170,7 +171,7 @@ async fn refuse_now(s: &mut Stream, http11: bool, status: &str, why: &str, t: &T
 
 /// --static-map and friends: answers from the file system, with sendfile
 /// and no Python call, or None when the app should answer.
-async fn serve_static(sh: &Shared, s: &mut Stream, vars: &Vars, meta: &ReqMeta) -> Option<Outcome> {
+async fn serve_static(sh: &Shared, s: &mut Stream, vars: &Vars, meta: &ReqMeta<'_>) -> Option<Outcome> {
     use crate::statics::{Lookup, compressed_variant, content_type, expires, plan, resolve};
     let method = vars.get(b"REQUEST_METHOD")?;
     if method != b"GET" && method != b"HEAD" {
@@ -239,7 +240,7 @@ async fn serve_static(sh: &Shared, s: &mut Stream, vars: &Vars, meta: &ReqMeta) 
     Some(out)
 }
 
-async fn static_error(s: &mut Stream, meta: &ReqMeta, status: &'static str) -> Outcome {
+async fn static_error(s: &mut Stream, meta: &ReqMeta<'_>, status: &'static str) -> Outcome {
     let keep_alive = meta.keep_alive && !*meta.stopping.borrow();
     let body = format!("{}\n", status);
     let ok = write_simple(s, meta.http11, status, body.as_bytes(), keep_alive, meta.write_timeout).await.is_ok();
@@ -276,13 +277,14 @@ async fn fill(s: &mut Stream, buf: &mut BytesMut, sh: &Shared, deadline: Option<
             Err(_) => Fill::TimedOut,
         };
     }
-    if !*w.stop.borrow() {
+    if !w.stopped {
         // The idle timer is armed once per connection and moved only when
         // it fires early: re-arming a timer for every request costs more
-        // than the rest of the wait.
+        // than the rest of the wait. Read first: most wake-ups are data.
         let until = Instant::now() + sh.timeouts.idle;
         loop {
             tokio::select! {
+                biased;
                 r = s.read_buf(buf) => return got(r),
                 _ = w.idle.as_mut() => {
                     if Instant::now() >= until {
@@ -290,7 +292,10 @@ async fn fill(s: &mut Stream, buf: &mut BytesMut, sh: &Shared, deadline: Option<
                     }
                     w.idle.as_mut().reset(until.into());
                 }
-                _ = w.stop.changed() => break,
+                _ = w.stop.as_mut() => {
+                    w.stopped = true;
+                    break;
+                }
             }
         }
     }
@@ -300,9 +305,13 @@ async fn fill(s: &mut Stream, buf: &mut BytesMut, sh: &Shared, deadline: Option<
 }
 
 /// What a keep-alive connection waits with between requests.
+/// Both are made once per connection: a wait registered anew for every
+/// request would cost a timer and a lock each time.
 struct Waits {
     idle: std::pin::Pin<Box<tokio::time::Sleep>>,
-    stop: tokio::sync::watch::Receiver<bool>,
+    /// Ready once the worker stops; not polled again after that.
+    stop: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+    stopped: bool,
 }
 
 /// How long an idle keep-alive connection may still bring a request once
@@ -322,7 +331,16 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
     let info = ConnInfo { remote_addr: &peer.addr, remote_port: &peer.port, server_name: &peer.server_name, server_port: &peer.server_port, url_scheme_https: false };
     let mut first = true;
     let mut served = 0u64;
-    let mut waits = Waits { idle: Box::pin(tokio::time::sleep(t.idle)), stop: sh.stopping.clone() };
+    let mut env_memory: Option<Arc<Mutex<ConnEnv>>> = None;
+    let mut stop_rx = sh.stopping.clone();
+    let stopped = *stop_rx.borrow_and_update();
+    let mut waits = Waits {
+        idle: Box::pin(tokio::time::sleep(t.idle)),
+        stop: Box::pin(async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        }),
+        stopped,
+    };
     loop {
         let mut vars = Vars::with_capacity(1024, 32);
         let mut deadline: Option<Instant> = first.then(|| Instant::now() + t.head);
@@ -397,9 +415,12 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
             is_head: req.is_head,
             allow_chunked: true,
             write_timeout: t.io,
-            stopping: sh.stopping.clone(),
+            stopping: &sh.stopping,
         };
-        let out = dispatch(&sh, &mut s, &peer, vars, body, meta, started).await;
+        // Only a connection that will see another request remembers its
+        // environ: the first request pays for the copy.
+        let env_memory = meta.keep_alive.then(|| env_memory.get_or_insert_with(Default::default).clone());
+        let out = dispatch(&sh, &mut s, &peer, vars, body, meta, started, env_memory).await;
         if !out.reusable {
             let _ = s.shutdown().await;
             return;
@@ -477,8 +498,8 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
             return;
         }
     };
-    let meta = ReqMeta { http11, keep_alive: false, is_head, allow_chunked: false, write_timeout: t.io, stopping: sh.stopping.clone() };
-    dispatch(&sh, &mut s, &peer, vars, body, meta, started).await;
+    let meta = ReqMeta { http11, keep_alive: false, is_head, allow_chunked: false, write_timeout: t.io, stopping: &sh.stopping };
+    dispatch(&sh, &mut s, &peer, vars, body, meta, started, None).await;
     // One request per connection: the whole packet and body were read, so
     // a plain close ends it cleanly (no shutdown() call needed).
 }

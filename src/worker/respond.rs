@@ -49,7 +49,7 @@ impl Drop for Source<'_> {
 }
 
 /// How the request constrains the response.
-pub struct ReqMeta {
+pub struct ReqMeta<'a> {
     pub http11: bool,
     pub keep_alive: bool,
     pub is_head: bool,
@@ -60,7 +60,7 @@ pub struct ReqMeta {
     /// The worker is stopping: the answer says `Connection: close`, so a
     /// keep-alive client reconnects (to another worker) instead of racing
     /// our close with its next request.
-    pub stopping: tokio::sync::watch::Receiver<bool>,
+    pub stopping: &'a tokio::sync::watch::Receiver<bool>,
 }
 
 /// What happened, for the log and the keep-alive decision.
@@ -149,7 +149,7 @@ pub async fn write_simple(s: &mut Stream, http11: bool, status: &str, body: &[u8
     write_timed(s, &[&head, body], t).await
 }
 
-fn choose_framing(meta: &ReqMeta, head: &ResponseHead, complete_len: Option<usize>) -> (BodyFraming, Option<u64>) {
+fn choose_framing(meta: &ReqMeta<'_>, head: &ResponseHead, complete_len: Option<usize>) -> (BodyFraming, Option<u64>) {
     if http::status_has_no_body(&head.status) {
         return (BodyFraming::Empty, None);
     }
@@ -164,7 +164,7 @@ fn choose_framing(meta: &ReqMeta, head: &ResponseHead, complete_len: Option<usiz
 }
 
 /// Reads the Python thread's events and writes the response.
-pub async fn write_response(s: &mut Stream, mut rx: Source<'_>, meta: &ReqMeta) -> Outcome {
+pub async fn write_response(s: &mut Stream, mut rx: Source<'_>, meta: &ReqMeta<'_>) -> Outcome {
     let mut out = Outcome { status: Vec::new(), body_bytes: 0, headers: 0, headers_bytes: 0, reusable: false, broken: None };
     let first = rx.next().await;
     let (head, complete) = match first {

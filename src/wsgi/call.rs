@@ -66,7 +66,7 @@ pub struct Continuation {
 /// Calls the app for `job`. Returns a continuation if the body is not
 /// finished (only with a `Local` sink; a `Channel` sink runs to the end).
 pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) -> Option<Continuation> {
-    let Job { vars, body, https, sink } = job;
+    let Job { vars, body, https, sink, conn } = job;
     crate::python::uwsgi_module::begin_request();
     let Some(r) = route(&ctx.mounts, vars.get(b"SCRIPT_NAME"), vars.get(b"PATH_INFO").unwrap_or(b""), ctx.manage_script_name) else {
         let head = ResponseHead {
@@ -79,7 +79,11 @@ pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) -> Option<Continuation> {
         sink.send_now(RespEvent::Complete(head, b"no application is mounted at this path\n".to_vec()));
         return None;
     };
-    let environ = match ctx.environ.build(py, &vars, body, https, r.script_name_len) {
+    let built = match &conn {
+        Some(c) => ctx.environ.build(py, &vars, body, https, r.script_name_len, Some(&mut c.lock().unwrap_or_else(|e| e.into_inner()))),
+        None => ctx.environ.build(py, &vars, body, https, r.script_name_len, None),
+    };
+    let environ = match built {
         Ok(e) => e,
         Err(e) => {
             report(py, e, "cannot build the environ", &vars);

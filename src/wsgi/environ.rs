@@ -66,10 +66,26 @@ impl EnvironCtx {
     }
 
     /// Builds the environ for one request. `script_name_len` splits
-    /// PATH_INFO for --manage-script-name.
-    pub fn build<'py>(&self, py: Python<'py>, vars: &Vars, body: Body, https: bool, script_name_len: Option<usize>) -> PyResult<Bound<'py, PyDict>> {
+    /// PATH_INFO for --manage-script-name. `conn`: what the request's
+    /// keep-alive connection remembers of its previous request.
+    pub fn build<'py>(&self, py: Python<'py>, vars: &Vars, body: Body, https: bool, script_name_len: Option<usize>, conn: Option<&mut ConnEnv>) -> PyResult<Bound<'py, PyDict>> {
+        let env = match conn {
+            Some(c) if script_name_len.is_none() => self.build_cached(py, vars, https, c)?,
+            _ => self.build_fresh(py, vars, https, script_name_len)?.0,
+        };
+        let input = match body {
+            Body::Empty => self.bytes_io.bind(py).call0()?,
+            Body::Memory(b) => self.bytes_io.bind(py).call1((pyo3::types::PyBytes::new(py, &b),))?,
+            Body::File(f) => self.io_open.bind(py).call1((f.into_raw_fd(), "rb"))?,
+        };
+        env.set_item(self.k_input.bind(py), input)?;
+        Ok(env)
+    }
+
+    /// The template plus every variable (and wsgi.url_scheme); also says
+    /// whether the scheme is https.
+    fn build_fresh<'py>(&self, py: Python<'py>, vars: &Vars, https: bool, script_name_len: Option<usize>) -> PyResult<(Bound<'py, PyDict>, bool)> {
         let env = self.template.bind(py).copy()?;
-        let mut scheme_https = https;
         // One lock per request; Python threads hold the GIL here anyway.
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         for (k, v) in vars.iter() {
@@ -81,23 +97,137 @@ impl EnvironCtx {
                 }
             } else if k == b"SCRIPT_NAME" && script_name_len.is_some() {
                 continue;
-            } else if k == b"HTTPS" {
-                scheme_https |= v.eq_ignore_ascii_case(b"on") || v == b"1";
-            } else if k == b"UWSGI_SCHEME" {
-                scheme_https |= v.eq_ignore_ascii_case(b"https");
             }
             set(&env, &self.key(py, &mut keys, k), &latin1(py, v))?;
         }
         drop(keys);
-        let scheme = if scheme_https { &self.scheme_https } else { &self.scheme_http };
-        env.set_item(self.k_scheme.bind(py), scheme.bind(py))?;
-        let input = match body {
-            Body::Empty => self.bytes_io.bind(py).call0()?,
-            Body::Memory(b) => self.bytes_io.bind(py).call1((pyo3::types::PyBytes::new(py, &b),))?,
-            Body::File(f) => self.io_open.bind(py).call1((f.into_raw_fd(), "rb"))?,
-        };
-        env.set_item(self.k_input.bind(py), input)?;
+        let scheme_https = is_https(vars, https);
+        self.set_scheme(py, &env, scheme_https)?;
+        Ok((env, scheme_https))
+    }
+
+    fn set_scheme(&self, py: Python<'_>, env: &Bound<'_, PyDict>, https: bool) -> PyResult<()> {
+        let scheme = if https { &self.scheme_https } else { &self.scheme_http };
+        set(env, self.k_scheme.bind(py), scheme.bind(py))
+    }
+
+    /// A request on a keep-alive connection: when its variables have the
+    /// names of the previous request's, in the same order (same client,
+    /// same headers), the previous environ is copied and only the values
+    /// that changed are set; otherwise it is built afresh and remembered.
+    fn build_cached<'py>(&self, py: Python<'py>, vars: &Vars, https: bool, c: &mut ConnEnv) -> PyResult<Bound<'py, PyDict>> {
+        if let Some(base) = &c.base
+            && c.entries.len() == vars.len()
+            && c.entries.iter().zip(vars.iter()).all(|(e, (k, _))| e.key_bytes() == k)
+        {
+            let env = base.bind(py).copy()?;
+            let mut changed = false;
+            let mut scheme_may_change = false;
+            for (e, (k, v)) in c.entries.iter_mut().zip(vars.iter()) {
+                if e.val_bytes() == v {
+                    continue;
+                }
+                let s = latin1(py, v);
+                set(&env, e.key.bind(py), &s)?;
+                e.set_val(v, s.cast_into::<PyString>()?.unbind());
+                changed = true;
+                scheme_may_change |= k == b"HTTPS" || k == b"UWSGI_SCHEME";
+            }
+            if scheme_may_change && is_https(vars, https) != c.https {
+                c.https = !c.https;
+                self.set_scheme(py, &env, c.https)?;
+            }
+            if changed {
+                c.base = Some(env.copy()?.unbind());
+            }
+            return Ok(env);
+        }
+        let (env, scheme_https) = self.build_fresh(py, vars, https, None)?;
+        c.entries.clear();
+        c.base = None;
+        if has_duplicate_names(vars) {
+            // A later duplicate overrides an earlier one in the dict, which
+            // a per-position update could not honour: no reuse.
+            return Ok(env);
+        }
+        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, v) in vars.iter() {
+            let key = match keys.get(k) {
+                Some(s) => s.clone_ref(py),
+                None => PyString::new(py, &String::from_utf8_lossy(k)).unbind(),
+            };
+            let val = match env.get_item(key.bind(py))? {
+                Some(v) => v.cast_into::<PyString>()?.unbind(),
+                None => continue,
+            };
+            let mut bytes = Vec::with_capacity(k.len() + v.len());
+            bytes.extend_from_slice(k);
+            bytes.extend_from_slice(v);
+            c.entries.push(Entry { key, bytes, key_len: k.len(), val });
+        }
+        drop(keys);
+        if c.entries.len() == vars.len() {
+            c.https = scheme_https;
+            c.base = Some(env.copy()?.unbind());
+        } else {
+            c.entries.clear();
+        }
         Ok(env)
+    }
+}
+
+fn is_https(vars: &Vars, https: bool) -> bool {
+    let mut on = https;
+    for (k, v) in vars.iter() {
+        if k == b"HTTPS" {
+            on |= v.eq_ignore_ascii_case(b"on") || v == b"1";
+        } else if k == b"UWSGI_SCHEME" {
+            on |= v.eq_ignore_ascii_case(b"https");
+        }
+    }
+    on
+}
+
+fn has_duplicate_names(vars: &Vars) -> bool {
+    let mut names: Vec<&[u8]> = vars.iter().map(|(k, _)| k).collect();
+    names.sort_unstable();
+    names.windows(2).any(|w| w[0] == w[1])
+}
+
+/// What a keep-alive connection remembers of its previous request's
+/// environ: the dict as built, before the app could change it, and the
+/// variables it was built from with their Python strs. Header values that
+/// repeat on a connection (Host, User-Agent, cookies) then cost neither a
+/// str nor a dict insertion.
+#[derive(Default)]
+pub struct ConnEnv {
+    base: Option<Py<PyDict>>,
+    entries: Vec<Entry>,
+    /// The base's wsgi.url_scheme is https.
+    https: bool,
+}
+
+struct Entry {
+    key: Py<PyString>,
+    /// The name's bytes, then the value's.
+    bytes: Vec<u8>,
+    key_len: usize,
+    val: Py<PyString>,
+}
+
+impl Entry {
+    fn key_bytes(&self) -> &[u8] {
+        &self.bytes[..self.key_len]
+    }
+
+    fn val_bytes(&self) -> &[u8] {
+        &self.bytes[self.key_len..]
+    }
+
+    fn set_val(&mut self, v: &[u8], s: Py<PyString>) {
+        self.bytes.truncate(self.key_len);
+        self.bytes.extend_from_slice(v);
+        self.val = s;
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Job {
     /// The connection is TLS-terminated (wsgi.url_scheme https).
     pub https: bool,
     pub sink: responder::Sink,
+    /// The keep-alive connection's memory of its previous environ.
+    pub conn: Option<std::sync::Arc<std::sync::Mutex<environ::ConnEnv>>>,
 }
 
 /// The status line and headers an app gave, validated and serialised.

@@ -45,6 +45,12 @@ def application(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
         return [body]
     if path.startswith("/environ"):
+        if "mutate" in environ.get("QUERY_STRING", ""):
+            # An app may change its environ; the next request must not see it.
+            environ["HTTP_HOST"] = "mutated"
+            environ["injected"] = "x"
+            del environ["PATH_INFO"]
+            environ["PATH_INFO"] = path
         out = {k: [type(v).__name__, v if isinstance(v, (str, int, bool, type(None))) else repr(v)] for k, v in environ.items()}
         return json_response(start_response, out)
     if path == "/input":
