@@ -66,9 +66,9 @@ def wait_unix(path, proc, timeout=20):
 # app: ("file", path) or ("module", name, chdir). listen: ("http", port) or ("unix", path) for nginx.
 
 def cmd_oxwsgi(app, listen, procs, threads):
-    c = [str(OX), "--disable-logging", "--processes", str(procs), "--threads", str(threads), "--home", str(VENV)]
-    if procs > 1:
-        c.append("--master")
+    # --master as uWSGI is run: the app is loaded in the master and each
+    # worker is forked from it, so "RSS per worker" means the same thing.
+    c = [str(OX), "--disable-logging", "--master", "--processes", str(procs), "--threads", str(threads), "--home", str(VENV)]
     c += ["--http-socket", "127.0.0.1:%d" % listen[1]] if listen[0] == "http" else ["--socket", listen[1], "--chmod-socket=666"]
     c += ["--wsgi-file", app[1]] if app[0] == "file" else ["--module", app[1], "--chdir", app[2]]
     return c
