@@ -258,6 +258,27 @@ def test_app_errors_give_500_and_the_server_keeps_serving(serve):
     assert r.status == 500 and body == b"replaced by exc_info"
 
 
+def test_response_headers_are_validated_in_every_shape(serve):
+    port, srv = suite(serve)
+    for shape in ("list", "tuple", "generator"):
+        r, body = get(port, "/headers?" + shape)
+        assert (r.status, body, r.getheader("X-A")) == (200, b"shape ok", "1"), shape
+    bad = ("list-items", "triple", "bytes-name", "space-name", "empty-name", "nul-value", "non-latin1", "hop-by-hop", "bad-length", "not-iterable")
+    for shape in bad:
+        r, body = get(port, "/headers?" + shape)
+        assert r.status == 500 and b"shape ok" not in body, shape
+    r, _ = get(port, "/start-twice")
+    assert r.status == 500
+    log = srv.read_log()
+    for why in ("headers must be (name, value) tuples", "header name must be str", "invalid header name", "has CR, LF or NUL",
+                "is not latin-1", "is the server's to send", "invalid Content-Length", "start_response called a second time"):
+        assert why in log, why
+    # Called from another thread, start_response has no request: an error
+    # for the caller, and the request it came from is unharmed.
+    r, body = get(port, "/late-start")
+    assert (r.status, body) == (200, b"RuntimeError")
+
+
 def test_short_body_closes_connection(serve):
     port, _ = suite(serve)
     resp = raw(port, b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -4,7 +4,7 @@
 use super::apps::route;
 use super::environ::EnvironCtx;
 use super::file_wrapper::FileWrapper;
-use super::responder::{Responder, type_name};
+use super::responder::{Responder, Serving, start_response_fn, type_name};
 use super::{Job, RespEvent, ResponseHead};
 use crate::python::loader::App;
 use pyo3::exceptions::PyTypeError;
@@ -98,7 +98,15 @@ pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) -> Option<Continuation> {
             return None;
         }
     };
-    let result = match ctx.apps[r.app].callable.bind(py).call1((environ, &responder)) {
+    let _serving = Serving::enter(&responder);
+    let start_response = match start_response_fn(py) {
+        Ok(f) => f,
+        Err(e) => {
+            fail(py, e, "cannot create start_response", &vars, &mut responder.borrow_mut());
+            return None;
+        }
+    };
+    let result = match ctx.apps[r.app].callable.bind(py).call1((environ, start_response)) {
         Ok(r) => r,
         Err(e) => {
             fail(py, e, "exception in the app", &vars, &mut responder.borrow_mut());
@@ -124,12 +132,15 @@ pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) -> Option<Continuation> {
 
 /// Produces more of a paused body.
 pub fn resume(py: Python<'_>, c: Continuation) -> Option<Continuation> {
+    let responder = c.responder.clone_ref(py);
+    let _serving = Serving::enter(responder.bind(py));
     proceed(py, c)
 }
 
 /// The client is gone before the body was finished: PEP 3333 still wants
 /// close() called.
 pub fn abandon(py: Python<'_>, c: Continuation) {
+    let _serving = Serving::enter(c.responder.bind(py));
     if let Err(e) = close(c.result.bind(py)) {
         report(py, e, "exception in close()", &c.vars);
     }

@@ -4,9 +4,11 @@
 //! slow client applies back-pressure to this thread (without the GIL).
 
 use super::{RespEvent, ResponseHead};
-use pyo3::exceptions::{PyAssertionError, PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyAssertionError, PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -157,41 +159,104 @@ impl Responder {
     }
 }
 
-#[pymethods]
-impl Responder {
-    #[pyo3(signature = (status, headers, exc_info=None))]
-    fn __call__<'py>(slf: &Bound<'py, Self>, status: &Bound<'py, PyAny>, headers: &Bound<'py, PyAny>, exc_info: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
-        {
-            let mut me = slf.borrow_mut();
-            match exc_info.filter(|e| !e.is_none()) {
-                // PEP 3333: too late to change the status; re-raise the app's error.
-                Some(ei) if me.head_sent => return Err(PyErr::from_value(ei.get_item(1)?)),
-                Some(_) => {}
-                None if me.head.is_some() => {
-                    return Err(PyAssertionError::new_err("start_response called a second time without exc_info"));
-                }
-                None => {}
-            }
-            me.head = Some(validate_head(status, headers)?);
-        }
-        slf.getattr(pyo3::intern!(slf.py(), "write"))
-    }
+thread_local! {
+    /// The Responder of the request this thread runs Python code for. The
+    /// app gets one process-wide start_response, whose write() is also
+    /// process-wide, and both act on the current request, as uWSGI's do:
+    /// a request then costs no callable objects, and the call is a plain
+    /// vectorcall with no argument tuple.
+    static CURRENT: Cell<*mut pyo3::ffi::PyObject> = const { Cell::new(std::ptr::null_mut()) };
+}
 
-    /// The write() callable start_response returns (PEP 3333's legacy API).
-    fn write(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let b = data.cast::<PyBytes>().map_err(|_| PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data))))?;
-        self.push(py, b.as_bytes())?;
-        self.flush(py);
-        Ok(())
+/// Makes a Responder the current one while Python code runs for its
+/// request (the app call, its iteration, close()); restores the previous
+/// one after, so nesting and unwinding are safe.
+pub struct Serving {
+    prev: *mut pyo3::ffi::PyObject,
+}
+
+impl Serving {
+    pub fn enter(r: &Bound<'_, Responder>) -> Serving {
+        Serving { prev: CURRENT.replace(r.as_ptr()) }
     }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        CURRENT.set(self.prev);
+    }
+}
+
+fn current(py: Python<'_>) -> PyResult<Bound<'_, Responder>> {
+    let p = CURRENT.get();
+    if p.is_null() {
+        return Err(PyRuntimeError::new_err("start_response() and write() work only while the thread runs the request they were given to"));
+    }
+    // SAFETY: while a Serving guard holds `p`, its Responder is alive (the
+    // guard borrows a Bound of it) and of this type.
+    Ok(unsafe { Bound::from_borrowed_ptr(py, p).cast_into_unchecked::<Responder>() })
+}
+
+/// The process-wide start_response (see CURRENT).
+pub fn start_response_fn(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    F.get_or_try_init(py, || Ok::<_, PyErr>(wrap_pyfunction!(start_response, py)?.into_any().unbind())).map(|f| f.bind(py))
+}
+
+fn write_fn(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    F.get_or_try_init(py, || Ok::<_, PyErr>(wrap_pyfunction!(write, py)?.into_any().unbind())).map(|f| f.bind(py))
+}
+
+#[pyfunction]
+#[pyo3(signature = (status, headers, exc_info=None))]
+fn start_response<'py>(py: Python<'py>, status: &Bound<'py, PyAny>, headers: &Bound<'py, PyAny>, exc_info: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    let slf = current(py)?;
+    {
+        let mut me = slf.borrow_mut();
+        match exc_info.filter(|e| !e.is_none()) {
+            // PEP 3333: too late to change the status; re-raise the app's error.
+            Some(ei) if me.head_sent => return Err(PyErr::from_value(ei.get_item(1)?)),
+            Some(_) => {}
+            None if me.head.is_some() => {
+                return Err(PyAssertionError::new_err("start_response called a second time without exc_info"));
+            }
+            None => {}
+        }
+        me.head = Some(validate_head(status, headers)?);
+    }
+    write_fn(py).cloned()
+}
+
+/// The write() callable start_response returns (PEP 3333's legacy API).
+#[pyfunction]
+fn write(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+    let b = data.cast::<PyBytes>().map_err(|_| PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data))))?;
+    let slf = current(py)?;
+    let mut me = slf.borrow_mut();
+    me.push(py, b.as_bytes())?;
+    me.flush(py);
+    Ok(())
 }
 
 pub fn type_name(o: &Bound<'_, PyAny>) -> String {
     o.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
 }
 
+/// RFC 9110 token characters, looked up per byte of every header name.
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric() || matches!(c, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
+        i += 1;
+    }
+    t
+};
+
 fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TOKEN[b as usize]
 }
 
 /// The bytes of a str that holds only latin-1 characters, without a copy:
@@ -218,36 +283,59 @@ fn validate_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyRes
         return Err(PyValueError::new_err(format!("invalid status {:?}: use '200 OK'", String::from_utf8_lossy(&st))));
     }
     let mut out = ResponseHead { status: st, headers: Vec::with_capacity(256), header_count: 0, content_length: None, close: false };
-    for item in headers.try_iter()? {
-        let item = item?;
-        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
-            item.extract().map_err(|_| PyTypeError::new_err(format!("headers must be (name, value) tuples, not {}", type_name(&item))))?;
-        let name = latin1_bytes(&name, "header name")?;
-        let value = latin1_bytes(&value, "header value")?;
-        if name.is_empty() || !name.iter().all(|&c| is_token(c)) {
-            return Err(PyValueError::new_err(format!("invalid header name {:?}", String::from_utf8_lossy(name))));
+    // The usual headers, a list of 2-tuples, are read in place; anything
+    // else iterable of pairs goes through the iterator protocol.
+    if let Ok(list) = headers.cast::<PyList>() {
+        for item in list.iter() {
+            let (name, value) = header_pair(&item)?;
+            add_header(&mut out, &name, &value)?;
         }
-        if value.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0) {
-            return Err(PyValueError::new_err(format!("header {} has CR, LF or NUL in its value", String::from_utf8_lossy(name))));
+    } else {
+        for item in headers.try_iter()? {
+            let item = item?;
+            let (name, value) = header_pair(&item)?;
+            add_header(&mut out, &name, &value)?;
         }
-        if name.eq_ignore_ascii_case(b"content-length") {
-            let n = std::str::from_utf8(value).ok().and_then(|v| v.trim().parse::<u64>().ok());
-            match n {
-                Some(n) => out.content_length = Some(n),
-                None => return Err(PyValueError::new_err(format!("invalid Content-Length {:?}", String::from_utf8_lossy(value)))),
-            }
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            // Hop-by-hop: the server frames the connection; we honour "close".
-            out.close |= value.eq_ignore_ascii_case(b"close");
-            continue;
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") || name.eq_ignore_ascii_case(b"keep-alive") {
-            return Err(PyValueError::new_err(format!("hop-by-hop header {} is the server's to send (PEP 3333)", String::from_utf8_lossy(name))));
-        }
-        out.headers.extend_from_slice(name);
-        out.headers.extend_from_slice(b": ");
-        out.headers.extend_from_slice(value);
-        out.headers.extend_from_slice(b"\r\n");
-        out.header_count += 1;
     }
     Ok(out)
+}
+
+fn header_pair<'py>(item: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    if let Ok(t) = item.cast::<PyTuple>()
+        && t.len() == 2
+    {
+        // SAFETY: a tuple of length 2 has items 0 and 1.
+        return Ok(unsafe { (t.get_borrowed_item_unchecked(0).to_owned(), t.get_borrowed_item_unchecked(1).to_owned()) });
+    }
+    item.extract().map_err(|_| PyTypeError::new_err(format!("headers must be (name, value) tuples, not {}", type_name(item))))
+}
+
+fn add_header(out: &mut ResponseHead, name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    let name = latin1_bytes(name, "header name")?;
+    let value = latin1_bytes(value, "header value")?;
+    if name.is_empty() || !name.iter().all(|&c| is_token(c)) {
+        return Err(PyValueError::new_err(format!("invalid header name {:?}", String::from_utf8_lossy(name))));
+    }
+    if memchr::memchr3(b'\r', b'\n', 0, value).is_some() {
+        return Err(PyValueError::new_err(format!("header {} has CR, LF or NUL in its value", String::from_utf8_lossy(name))));
+    }
+    if name.eq_ignore_ascii_case(b"content-length") {
+        let n = std::str::from_utf8(value).ok().and_then(|v| v.trim().parse::<u64>().ok());
+        match n {
+            Some(n) => out.content_length = Some(n),
+            None => return Err(PyValueError::new_err(format!("invalid Content-Length {:?}", String::from_utf8_lossy(value)))),
+        }
+    } else if name.eq_ignore_ascii_case(b"connection") {
+        // Hop-by-hop: the server frames the connection; we honour "close".
+        out.close |= value.eq_ignore_ascii_case(b"close");
+        return Ok(());
+    } else if name.eq_ignore_ascii_case(b"transfer-encoding") || name.eq_ignore_ascii_case(b"keep-alive") {
+        return Err(PyValueError::new_err(format!("hop-by-hop header {} is the server's to send (PEP 3333)", String::from_utf8_lossy(name))));
+    }
+    out.headers.extend_from_slice(name);
+    out.headers.extend_from_slice(b": ");
+    out.headers.extend_from_slice(value);
+    out.headers.extend_from_slice(b"\r\n");
+    out.header_count += 1;
+    Ok(())
 }

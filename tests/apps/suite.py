@@ -21,6 +21,14 @@ class Closing:
         CLOSED["n"] += 1
 
 
+def _try(f):
+    try:
+        f("200 OK", [])
+        return "no error"
+    except Exception as e:
+        return type(e).__name__
+
+
 def json_response(start_response, obj, status="200 OK"):
     body = json.dumps(obj).encode()
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
@@ -89,6 +97,40 @@ def application(environ, start_response):
     if path == "/badheader":
         start_response("200 OK", [("X-Bad", "a\r\nInjected: yes")])
         return [b"no"]
+    if path == "/headers":
+        # ?N: one way of giving headers; good ones answer 200, bad ones raise.
+        shapes = {
+            "list": [("X-A", "1"), ("Content-Type", "text/plain")],
+            "tuple": (("X-A", "1"), ("Content-Type", "text/plain")),
+            "generator": (pair for pair in [("X-A", "1"), ("Content-Type", "text/plain")]),
+            "list-items": [["X-A", "1"]],
+            "triple": [("X-A", "1", "2")],
+            "bytes-name": [(b"X-A", "1")],
+            "space-name": [("X A", "1")],
+            "empty-name": [("", "1")],
+            "nul-value": [("X-A", "a\x00b")],
+            "non-latin1": [("X-A", "\u20ac")],
+            "hop-by-hop": [("Transfer-Encoding", "chunked")],
+            "bad-length": [("Content-Length", "ten")],
+            "not-iterable": 5,
+        }
+        start_response("200 OK", shapes[environ["QUERY_STRING"]])
+        return [b"shape ok"]
+    if path == "/start-twice":
+        start_response("200 OK", [])
+        start_response("200 OK", [])
+        return [b"no"]
+    if path == "/late-start":
+        # start_response kept past its request: a later call must fail
+        # cleanly, not touch another request.
+        import threading
+        kept = start_response
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(_try(kept)))
+        t.start()
+        t.join()
+        return [seen[0].encode()]
     if path == "/nostart":
         return [b"never started"]
     if path == "/notbytes":
