@@ -258,6 +258,16 @@ def test_app_errors_give_500_and_the_server_keeps_serving(serve):
     assert r.status == 500 and body == b"replaced by exc_info"
 
 
+def test_input_without_a_body_is_empty_whatever_the_app_does(serve):
+    port, _ = suite(serve)
+    want = {"read": "", "read10": "", "readline": "", "readlines": [], "iter": [], "seek": 0, "tell": 0,
+            "write": "refused", "read_after_close": ""}
+    for _ in range(3):
+        assert json.loads(get(port, "/empty-input")[1]) == want
+    # A body still arrives whole after that.
+    assert get(port, "/echo", method="POST", body=b"abc")[1] == b"abc"
+
+
 def test_response_headers_are_validated_in_every_shape(serve):
     port, srv = suite(serve)
     for shape in ("list", "tuple", "generator"):

@@ -48,8 +48,25 @@ pub struct Peer {
     pub server_port: Vec<u8>,
 }
 
+/// What a connection's requests share, made on its first request.
+#[derive(Default)]
+struct Reuse {
+    /// The previous request's environ (see ConnEnv).
+    env: Option<Arc<Mutex<ConnEnv>>>,
+    /// The response queue of an app called on this thread.
+    queue: Option<Arc<Mutex<VecDeque<crate::wsgi::RespEvent>>>>,
+}
+
+impl Reuse {
+    /// Only a connection that will see another request remembers its
+    /// environ: the first request pays for the copy.
+    fn env_memory(&mut self, keep_alive: bool) -> Option<Arc<Mutex<ConnEnv>>> {
+        keep_alive.then(|| self.env.get_or_insert_with(Default::default).clone())
+    }
+}
+
 /// Hands the request to Python and writes its response; logs the line.
-async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Body, meta: ReqMeta<'_>, started: Instant, env_memory: Option<Arc<Mutex<ConnEnv>>>) -> Outcome {
+async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Body, meta: ReqMeta<'_>, started: Instant, reuse: &mut Reuse) -> Outcome {
     let log_info = (!sh.cfg.disable_logging).then(|| {
         (
             vars.len(),
@@ -70,12 +87,13 @@ async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Bo
         (Some(out), _) => out,
         (None, super::Dispatch::Pool(pool)) => {
             let (tx, rx) = mpsc::channel(8);
-            pool.submit(Job { vars, body, https: false, sink: Sink::Channel(tx), conn: env_memory });
+            pool.submit(Job { vars, body, https: false, sink: Sink::Channel(tx), conn: reuse.env_memory(meta.keep_alive) });
             write_response(s, Source::Remote(rx), &meta).await
         }
         (None, super::Dispatch::Inline(inline)) => {
-            let queue = Arc::new(Mutex::new(VecDeque::new()));
-            let cont = inline.call(Job { vars, body, https: false, sink: Sink::Local(queue.clone()), conn: env_memory });
+            let queue = reuse.queue.get_or_insert_with(Default::default).clone();
+            queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            let cont = inline.call(Job { vars, body, https: false, sink: Sink::Local(queue.clone()), conn: reuse.env_memory(meta.keep_alive) });
             write_response(s, Source::Inline { queue, cont, inline }, &meta).await
         }
     };
@@ -331,7 +349,7 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
     let info = ConnInfo { remote_addr: &peer.addr, remote_port: &peer.port, server_name: &peer.server_name, server_port: &peer.server_port, url_scheme_https: false };
     let mut first = true;
     let mut served = 0u64;
-    let mut env_memory: Option<Arc<Mutex<ConnEnv>>> = None;
+    let mut reuse = Reuse::default();
     let mut stop_rx = sh.stopping.clone();
     let stopped = *stop_rx.borrow_and_update();
     let mut waits = Waits {
@@ -417,10 +435,7 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
             write_timeout: t.io,
             stopping: &sh.stopping,
         };
-        // Only a connection that will see another request remembers its
-        // environ: the first request pays for the copy.
-        let env_memory = meta.keep_alive.then(|| env_memory.get_or_insert_with(Default::default).clone());
-        let out = dispatch(&sh, &mut s, &peer, vars, body, meta, started, env_memory).await;
+        let out = dispatch(&sh, &mut s, &peer, vars, body, meta, started, &mut reuse).await;
         if !out.reusable {
             let _ = s.shutdown().await;
             return;
@@ -499,7 +514,7 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
         }
     };
     let meta = ReqMeta { http11, keep_alive: false, is_head, allow_chunked: false, write_timeout: t.io, stopping: &sh.stopping };
-    dispatch(&sh, &mut s, &peer, vars, body, meta, started, None).await;
+    dispatch(&sh, &mut s, &peer, vars, body, meta, started, &mut Reuse::default()).await;
     // One request per connection: the whole packet and body were read, so
     // a plain close ends it cleanly (no shutdown() call needed).
 }

@@ -15,6 +15,8 @@ pub struct EnvironCtx {
     template: Py<PyDict>,
     keys: std::sync::Mutex<FxHashMap<Vec<u8>, Py<PyString>>>,
     bytes_io: Py<PyAny>,
+    /// wsgi.input of every request without a body (see EMPTY_INPUT).
+    empty_input: Py<PyAny>,
     io_open: Py<PyAny>,
     scheme_http: Py<PyString>,
     scheme_https: Py<PyString>,
@@ -23,6 +25,30 @@ pub struct EnvironCtx {
     k_script_name: Py<PyString>,
     k_path_info: Py<PyString>,
 }
+
+/// Most requests have no body; a new BytesIO for each cost as much as
+/// three environ entries. They share one empty stream instead, which
+/// stays empty and open whatever the app does with it.
+const EMPTY_INPUT: &std::ffi::CStr = c"
+import io
+
+class EmptyInput(io.BytesIO):
+    \"\"\"wsgi.input of a request without a body, shared by all of them.\"\"\"
+    __slots__ = ()
+
+    def _read_only(self, *args, **kwargs):
+        raise io.UnsupportedOperation('wsgi.input is read-only')
+
+    write = writelines = truncate = _read_only
+
+    def seek(self, pos, whence=0):
+        return 0
+
+    def close(self):
+        pass
+
+EMPTY = EmptyInput()
+";
 
 /// How many distinct variable names we intern; past it, names are made per
 /// request (a client inventing header names cannot grow memory).
@@ -40,7 +66,9 @@ impl EnvironCtx {
         t.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
         t.set_item("SCRIPT_NAME", "")?;
         let io = py.import("io")?;
+        let empty_input = PyModule::from_code(py, EMPTY_INPUT, c"<oxwsgi empty input>", c"_oxwsgi_input")?.getattr("EMPTY")?;
         Ok(EnvironCtx {
+            empty_input: empty_input.unbind(),
             template: t.unbind(),
             keys: std::sync::Mutex::new(FxHashMap::default()),
             bytes_io: io.getattr("BytesIO")?.unbind(),
@@ -74,7 +102,7 @@ impl EnvironCtx {
             _ => self.build_fresh(py, vars, https, script_name_len)?.0,
         };
         let input = match body {
-            Body::Empty => self.bytes_io.bind(py).call0()?,
+            Body::Empty => self.empty_input.bind(py).clone(),
             Body::Memory(b) => self.bytes_io.bind(py).call1((pyo3::types::PyBytes::new(py, &b),))?,
             Body::File(f) => self.io_open.bind(py).call1((f.into_raw_fd(), "rb"))?,
         };

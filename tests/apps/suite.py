@@ -1,5 +1,6 @@
 """One app with a route per behaviour the HTTP tests check."""
 import hashlib
+import io
 import json
 import os
 import sys
@@ -97,6 +98,19 @@ def application(environ, start_response):
     if path == "/badheader":
         start_response("200 OK", [("X-Bad", "a\r\nInjected: yes")])
         return [b"no"]
+    if path == "/empty-input":
+        # A request without a body: its input reads as empty however used,
+        # and what one request does to it does not reach the next.
+        out = {"read": inp.read().decode(), "read10": inp.read(10).decode(), "readline": inp.readline().decode(),
+               "readlines": inp.readlines(), "iter": list(inp), "seek": inp.seek(5), "tell": inp.tell()}
+        try:
+            inp.write(b"leak")
+            out["write"] = "accepted"
+        except io.UnsupportedOperation:
+            out["write"] = "refused"
+        inp.close()
+        out["read_after_close"] = inp.read().decode()
+        return json_response(start_response, out)
     if path == "/headers":
         # ?N: one way of giving headers; good ones answer 200, bad ones raise.
         shapes = {
