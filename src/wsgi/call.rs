@@ -4,7 +4,7 @@
 use super::apps::route;
 use super::environ::EnvironCtx;
 use super::file_wrapper::FileWrapper;
-use super::responder::{Responder, Serving, start_response_fn, type_name};
+use super::responder::{Responder, Serving, Slot, start_response_fn, type_name};
 use super::{Job, RespEvent, ResponseHead};
 use crate::python::loader::App;
 use pyo3::exceptions::PyTypeError;
@@ -59,7 +59,7 @@ fn fail(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars, r
 pub struct Continuation {
     result: Py<PyAny>,
     iter: Py<pyo3::types::PyIterator>,
-    responder: Py<Responder>,
+    responder: Box<Slot>,
     vars: crate::proto::vars::Vars,
 }
 
@@ -91,13 +91,7 @@ pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) -> Option<Continuation> {
             return None;
         }
     };
-    let responder = match Bound::new(py, Responder::new(sink)) {
-        Ok(r) => r,
-        Err(e) => {
-            report(py, e, "cannot create start_response", &vars);
-            return None;
-        }
-    };
+    let responder = Slot::new(sink);
     let _serving = Serving::enter(&responder);
     let start_response = match start_response_fn(py) {
         Ok(f) => f,
@@ -127,20 +121,19 @@ pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) -> Option<Continuation> {
         Some(Ok(it)) => it,
         Some(Err(e)) => return finish(py, &result, &responder, &vars, Err(e)),
     };
-    proceed(py, Continuation { result: result.unbind(), iter: iter.unbind(), responder: responder.unbind(), vars })
+    proceed(py, Continuation { result: result.unbind(), iter: iter.unbind(), responder, vars })
 }
 
 /// Produces more of a paused body.
 pub fn resume(py: Python<'_>, c: Continuation) -> Option<Continuation> {
-    let responder = c.responder.clone_ref(py);
-    let _serving = Serving::enter(responder.bind(py));
+    let _serving = Serving::enter(&c.responder);
     proceed(py, c)
 }
 
 /// The client is gone before the body was finished: PEP 3333 still wants
 /// close() called.
 pub fn abandon(py: Python<'_>, c: Continuation) {
-    let _serving = Serving::enter(c.responder.bind(py));
+    let _serving = Serving::enter(&c.responder);
     if let Err(e) = close(c.result.bind(py)) {
         report(py, e, "exception in close()", &c.vars);
     }
@@ -148,22 +141,21 @@ pub fn abandon(py: Python<'_>, c: Continuation) {
 
 fn proceed(py: Python<'_>, c: Continuation) -> Option<Continuation> {
     let result = c.result.bind(py).clone();
-    let responder = c.responder.bind(py).clone();
     let mut it = c.iter.bind(py).clone();
     loop {
         let item = match it.next() {
             Some(Ok(item)) => item,
             None => break,
-            Some(Err(e)) => return finish(py, &result, &responder, &c.vars, Err(e)),
+            Some(Err(e)) => return finish(py, &result, &c.responder, &c.vars, Err(e)),
         };
         let b = match item.cast::<PyBytes>() {
             Ok(b) => b,
             Err(_) => {
                 let e = PyTypeError::new_err(format!("the app's body iterable yielded {}; WSGI bodies are bytes", type_name(&item)));
-                return finish(py, &result, &responder, &c.vars, Err(e));
+                return finish(py, &result, &c.responder, &c.vars, Err(e));
             }
         };
-        let mut r = responder.borrow_mut();
+        let mut r = c.responder.borrow_mut();
         if r.push(py, b.as_bytes()).is_err() || r.disconnected {
             break;
         }
@@ -172,7 +164,7 @@ fn proceed(py: Python<'_>, c: Continuation) -> Option<Continuation> {
             return Some(c);
         }
     }
-    finish(py, &result, &responder, &c.vars, Ok(()))
+    finish(py, &result, &c.responder, &c.vars, Ok(()))
 }
 
 fn close(result: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -190,7 +182,7 @@ fn close(result: &Bound<'_, PyAny>) -> PyResult<()> {
 
 /// The body is done (or failed): close() as PEP 3333 wants in every case,
 /// then the end of the response.
-fn finish(py: Python<'_>, result: &Bound<'_, PyAny>, responder: &Bound<'_, Responder>, vars: &crate::proto::vars::Vars, outcome: PyResult<()>) -> Option<Continuation> {
+fn finish(py: Python<'_>, result: &Bound<'_, PyAny>, responder: &Slot, vars: &crate::proto::vars::Vars, outcome: PyResult<()>) -> Option<Continuation> {
     let closed = close(result);
     let mut resp = responder.borrow_mut();
     if resp.disconnected {
@@ -209,7 +201,7 @@ fn finish(py: Python<'_>, result: &Bound<'_, PyAny>, responder: &Bound<'_, Respo
 
 /// Sends a wsgi.file_wrapper over a regular file with sendfile. Returns
 /// false when the object is not a real file (it is iterated instead).
-fn try_sendfile(py: Python<'_>, fw: &FileWrapper, responder: &Bound<'_, Responder>) -> PyResult<bool> {
+fn try_sendfile(py: Python<'_>, fw: &FileWrapper, responder: &Slot) -> PyResult<bool> {
     let f = fw.filelike.bind(py);
     let Ok(fd) = f.call_method0("fileno").and_then(|n| n.extract::<i32>()) else {
         return Ok(false);

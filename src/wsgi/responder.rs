@@ -8,7 +8,7 @@ use pyo3::exceptions::{PyAssertionError, PyOSError, PyRuntimeError, PyTypeError,
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -40,7 +40,9 @@ impl Sink {
 /// Body bytes gathered before we start streaming.
 const STREAM_THRESHOLD: usize = 256 * 1024;
 
-#[pyclass(module = "oxwsgi", name = "start_response")]
+/// One request's response as the app produces it. Plain Rust, not a
+/// Python object: the app reaches it through the process-wide
+/// start_response and write() (see CURRENT).
 pub struct Responder {
     head: Option<ResponseHead>,
     head_sent: bool,
@@ -163,21 +165,48 @@ thread_local! {
     /// The Responder of the request this thread runs Python code for. The
     /// app gets one process-wide start_response, whose write() is also
     /// process-wide, and both act on the current request, as uWSGI's do:
-    /// a request then costs no callable objects, and the call is a plain
-    /// vectorcall with no argument tuple.
-    static CURRENT: Cell<*mut pyo3::ffi::PyObject> = const { Cell::new(std::ptr::null_mut()) };
+    /// a request then costs no Python objects for them, and the call is a
+    /// plain vectorcall with no argument tuple.
+    static CURRENT: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Where a request's Responder lives (boxed, so its address is stable
+/// while it is CURRENT).
+pub struct Slot(pub RefCell<Responder>);
+
+impl Slot {
+    pub fn new(sink: Sink) -> Box<Slot> {
+        Box::new(Slot(RefCell::new(Responder::new(sink))))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // Never leave CURRENT pointing at freed memory, whatever the order
+        // in which a request's objects go.
+        if CURRENT.get() == self as *const Slot {
+            CURRENT.set(std::ptr::null());
+        }
+    }
+}
+
+impl std::ops::Deref for Slot {
+    type Target = RefCell<Responder>;
+    fn deref(&self) -> &RefCell<Responder> {
+        &self.0
+    }
 }
 
 /// Makes a Responder the current one while Python code runs for its
 /// request (the app call, its iteration, close()); restores the previous
 /// one after, so nesting and unwinding are safe.
 pub struct Serving {
-    prev: *mut pyo3::ffi::PyObject,
+    prev: *const Slot,
 }
 
 impl Serving {
-    pub fn enter(r: &Bound<'_, Responder>) -> Serving {
-        Serving { prev: CURRENT.replace(r.as_ptr()) }
+    pub fn enter(r: &Slot) -> Serving {
+        Serving { prev: CURRENT.replace(r as *const Slot) }
     }
 }
 
@@ -187,14 +216,17 @@ impl Drop for Serving {
     }
 }
 
-fn current(py: Python<'_>) -> PyResult<Bound<'_, Responder>> {
+/// Runs `f` on the current Responder.
+fn with_current<T>(f: impl FnOnce(&mut Responder) -> PyResult<T>) -> PyResult<T> {
     let p = CURRENT.get();
     if p.is_null() {
         return Err(PyRuntimeError::new_err("start_response() and write() work only while the thread runs the request they were given to"));
     }
-    // SAFETY: while a Serving guard holds `p`, its Responder is alive (the
-    // guard borrows a Bound of it) and of this type.
-    Ok(unsafe { Bound::from_borrowed_ptr(py, p).cast_into_unchecked::<Responder>() })
+    // SAFETY: a Slot is CURRENT only between Serving::enter and the end of
+    // the guard or the Slot's drop, whichever is first (see Slot's Drop).
+    let slot = unsafe { &*p };
+    let mut me = slot.try_borrow_mut().map_err(|_| PyRuntimeError::new_err("start_response() or write() called while the server was busy with the same response (from a headers iterable?)"))?;
+    f(&mut me)
 }
 
 /// The process-wide start_response (see CURRENT).
@@ -211,20 +243,21 @@ fn write_fn(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 #[pyfunction]
 #[pyo3(signature = (status, headers, exc_info=None))]
 fn start_response<'py>(py: Python<'py>, status: &Bound<'py, PyAny>, headers: &Bound<'py, PyAny>, exc_info: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
-    let slf = current(py)?;
-    {
-        let mut me = slf.borrow_mut();
-        match exc_info.filter(|e| !e.is_none()) {
-            // PEP 3333: too late to change the status; re-raise the app's error.
-            Some(ei) if me.head_sent => return Err(PyErr::from_value(ei.get_item(1)?)),
-            Some(_) => {}
-            None if me.head.is_some() => {
-                return Err(PyAssertionError::new_err("start_response called a second time without exc_info"));
-            }
-            None => {}
-        }
-        me.head = Some(validate_head(status, headers)?);
+    let exc_info = exc_info.filter(|e| !e.is_none());
+    let (head_sent, has_head) = with_current(|me| Ok((me.head_sent, me.head.is_some())))?;
+    match exc_info {
+        // PEP 3333: too late to change the status; re-raise the app's error.
+        Some(ei) if head_sent => return Err(PyErr::from_value(ei.get_item(1)?)),
+        Some(_) => {}
+        None if has_head => return Err(PyAssertionError::new_err("start_response called a second time without exc_info")),
+        None => {}
     }
+    // Validated with no borrow held: a headers iterable may run Python code.
+    let head = validate_head(status, headers)?;
+    with_current(|me| {
+        me.head = Some(head);
+        Ok(())
+    })?;
     write_fn(py).cloned()
 }
 
@@ -232,11 +265,11 @@ fn start_response<'py>(py: Python<'py>, status: &Bound<'py, PyAny>, headers: &Bo
 #[pyfunction]
 fn write(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
     let b = data.cast::<PyBytes>().map_err(|_| PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data))))?;
-    let slf = current(py)?;
-    let mut me = slf.borrow_mut();
-    me.push(py, b.as_bytes())?;
-    me.flush(py);
-    Ok(())
+    with_current(|me| {
+        me.push(py, b.as_bytes())?;
+        me.flush(py);
+        Ok(())
+    })
 }
 
 pub fn type_name(o: &Bound<'_, PyAny>) -> String {
