@@ -135,3 +135,32 @@ def test_uwsgi_module(serve):
         time.sleep(0.1)
     else:
         raise AssertionError("uwsgi.reload() did not replace the workers")
+
+
+def test_c_extension_modules_load(serve, tmp_path):
+    # The interpreter is linked into the binary (see build.rs): the C
+    # extension modules Python loads from disk (lib-dynload) must still
+    # find its symbols, in the master and in forked workers.
+    (tmp_path / "app.py").write_text(
+        "import importlib, json\n"
+        "NAMES = ['ssl', 'ctypes', 'sqlite3', 'decimal', 'hashlib', 'lzma', 'bz2', 'zlib', 'pyexpat', '_json', 'select', 'mmap']\n"
+        "def application(e, sr):\n"
+        "    out = {}\n"
+        "    for n in NAMES:\n"
+        "        try:\n"
+        "            importlib.import_module(n)\n"
+        "            out[n] = 'ok'\n"
+        "        except Exception as ex:\n"
+        "            out[n] = repr(ex)\n"
+        "    import sqlite3, ctypes, ssl\n"
+        "    c = sqlite3.connect(':memory:')\n"
+        "    out['sqlite'] = c.execute('select 6 * 7').fetchone()[0]\n"
+        "    out['ctypes'] = ctypes.c_int(5).value\n"
+        "    out['ssl'] = ssl.OPENSSL_VERSION.split()[0]\n"
+        "    sr('200 OK', [('Content-Type', 'application/json')])\n"
+        "    return [json.dumps(out).encode()]\n")
+    port = free_port()
+    serve("--http", "127.0.0.1:%d" % port, "--master", "--processes", "2", "--wsgi-file", tmp_path / "app.py", port=port)
+    out = json.loads(get(port, "/")[1])
+    assert {k: v for k, v in out.items() if v != "ok" and k not in ("sqlite", "ctypes", "ssl")} == {}
+    assert (out["sqlite"], out["ctypes"], out["ssl"]) == (42, 5, "OpenSSL")
