@@ -5,8 +5,11 @@
 //! idle. Each worker publishes its open-connection count in a small shared
 //! mapping (made by the master before the first fork); a worker with more
 //! connections than another accepting worker lets a millisecond pass
-//! before it takes a new one, so the less loaded worker gets it first. The
-//! wait is at most one millisecond per connection: a worker that is busy
+//! before it takes a new one, so the less loaded worker gets it first
+//! (HTTP listeners only: a uwsgi connection carries one request, there is
+//! no pool to spread; see accept.rs). The wait is at most one millisecond
+//! per connection, and ends when one of the worker's own connections
+//! closes, so a worker never idles while connections queue; a worker that is busy
 //! inside the app and cannot accept never holds connections back. A worker
 //! already holding two more keep-alive connections than another closes
 //! one after its response (`overloaded`), so a pool that connected before

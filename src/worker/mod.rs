@@ -46,6 +46,8 @@ pub struct Shared {
     stop_tx: watch::Sender<bool>,
     active: Cell<usize>,
     idle: tokio::sync::Notify,
+    /// Signalled whenever a connection closes (see accept.rs).
+    conn_closed: tokio::sync::Notify,
     started: std::time::Instant,
 }
 
@@ -101,6 +103,8 @@ struct ConnGuard(Rc<Shared>);
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         balance::closed();
+        // A listener deferring to less loaded workers looks again now.
+        self.0.conn_closed.notify_waiters();
         self.0.active.set(self.0.active.get() - 1);
         if self.0.active.get() == 0 {
             self.0.idle.notify_waiters();
@@ -184,6 +188,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             stop_tx,
             active: Cell::new(0),
             idle: tokio::sync::Notify::new(),
+            conn_closed: tokio::sync::Notify::new(),
             started: std::time::Instant::now(),
         });
         let local = tokio::task::LocalSet::new();
@@ -245,7 +250,7 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
     let _ = crate::master::supervisor::master_signals().thread_unblock();
     for b in listen {
         let unix = matches!(b.spec.addr, ListenAddr::Unix(_));
-        let listener = match accept::Listener::new(b.fd, unix) {
+        let listener = match accept::Listener::new(b.fd, unix, matches!(b.spec.proto, Proto::Http)) {
             Ok(l) => l,
             Err(e) => {
                 crate::logln!("oxwsgi: cannot accept on {}: {}", b.spec.addr, e);
@@ -268,7 +273,7 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
                 let a = tokio::select! {
                     biased;
                     _ = stop.changed() => break,
-                    a = listener.accept() => a,
+                    a = listener.accept(&sh2.conn_closed) => a,
                 };
                 match a {
                     Ok(accept::Accepted::Tcp(s, addr)) => {
