@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import struct
+import time
 
 import pytest
 
@@ -177,6 +178,61 @@ def test_raw_uwsgi_packets(serve):
     assert talk(up, uwsgi_packet([])).startswith(b"HTTP/1.1 200 OK")
     assert talk(up, uwsgi_packet([(b"PATH_INFO", b"/sha"), (b"CONTENT_LENGTH", b"100")], body=b"short")) == b""
     assert talk(up, uwsgi_packet(good, body=b"hello")).endswith(b"hello")
+
+
+@pytest.mark.parametrize("family", ["tcp", "unix"])
+def test_uwsgi_connections_that_must_wait(serve, sockdir, family):
+    # A uwsgi connection is read and answered without the reactor until a
+    # call would block; each way of blocking must carry on correctly.
+    if family == "tcp":
+        up = free_port()
+        serve("--socket", "127.0.0.1:%d" % up, "--wsgi-file", APPS / "suite.py", port=up)
+        connect = lambda: socket.create_connection(("127.0.0.1", up), timeout=10)
+    else:
+        path = str(sockdir / "wait.sock")
+        serve("--socket", path, "--wsgi-file", APPS / "suite.py", unix=path)
+
+        def connect():
+            c = socket.socket(socket.AF_UNIX)
+            c.settimeout(10)
+            c.connect(path)
+            return c
+
+    def exchange(packet, pieces=1, pause=0.0, read_pause=0.0):
+        with connect() as c:
+            step = max(1, len(packet) // pieces)
+            for i in range(0, len(packet), step):
+                c.sendall(packet[i:i + step])
+                time.sleep(pause)
+            out = b""
+            while True:
+                time.sleep(read_pause)
+                d = c.recv(65536)
+                if not d:
+                    return out
+                out += d
+
+    def req(path, body=b"", method="GET"):
+        v = [(b"REQUEST_METHOD", method.encode()), (b"PATH_INFO", path.encode()), (b"SERVER_PROTOCOL", b"HTTP/1.1")]
+        if body:
+            v.append((b"CONTENT_LENGTH", str(len(body)).encode()))
+        return uwsgi_packet(v, body=body)
+
+    # The packet arrives in pieces: the first read would block.
+    resp = exchange(req("/after"), pieces=3, pause=0.1)
+    assert resp.startswith(b"HTTP/1.1 200") and resp.endswith(b"suite: /after")
+    # A body that trickles in after the vars.
+    body = os.urandom(200000)
+    resp = exchange(req("/echo", body, "POST"), pieces=4, pause=0.05)
+    assert resp.endswith(body)
+    # A response larger than the socket buffer, read slowly: writes block.
+    resp = exchange(req("/big-gen"), read_pause=0.002)
+    assert resp.startswith(b"HTTP/1.1 200") and resp.count(b"x") >= 32 * 65536
+    # wsgi.file_wrapper: sendfile on a connection not yet registered.
+    resp = exchange(req("/file"))
+    assert resp.endswith(bytes(range(256)) * 4096)
+    # And the plain case still answers.
+    assert exchange(req("/after")).endswith(b"suite: /after")
 
 
 def test_stale_and_busy_unix_socket(serve, sockdir):

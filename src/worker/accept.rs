@@ -25,6 +25,9 @@ pub struct Listener {
 pub enum Accepted {
     Tcp(tokio::net::TcpStream, std::net::SocketAddr),
     Unix(tokio::net::UnixStream),
+    /// Not registered with the reactor (uwsgi listeners; see Stream::Raw):
+    /// the peer address for TCP, None for a unix socket.
+    Raw(OwnedFd, Option<std::net::SocketAddr>),
 }
 
 impl Listener {
@@ -72,6 +75,10 @@ impl Listener {
     }
 
     fn wrap(&self, s: OwnedFd, addr: Option<std::net::SocketAddr>) -> std::io::Result<Accepted> {
+        if !self.spread {
+            let peer = (!self.unix).then(|| addr.unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0))));
+            return Ok(Accepted::Raw(s, peer));
+        }
         if self.unix {
             Ok(Accepted::Unix(tokio::net::UnixStream::from_std(std::os::unix::net::UnixStream::from(s))?))
         } else {

@@ -289,6 +289,20 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
                         let peer = conn::Peer { addr: Vec::new(), port: Vec::new(), server_name: name.clone(), server_port: Vec::new() };
                         spawn_conn(&sh2, Stream::Unix(s), peer, proto);
                     }
+                    Ok(accept::Accepted::Raw(fd, None)) => {
+                        let peer = conn::Peer { addr: Vec::new(), port: Vec::new(), server_name: name.clone(), server_port: Vec::new() };
+                        spawn_conn(&sh2, Stream::Raw(stream::Raw::new(fd, true)), peer, proto);
+                    }
+                    Ok(accept::Accepted::Raw(fd, Some(addr))) => {
+                        let sock = socket2::SockRef::from(&fd);
+                        let _ = sock.set_tcp_nodelay(true);
+                        let server_name = match &fixed_ip {
+                            Some(ip) => ip.clone(),
+                            None => sock.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.ip().to_string()).unwrap_or_default().into_bytes(),
+                        };
+                        let peer = conn::Peer { addr: addr.ip().to_string().into_bytes(), port: addr.port().to_string().into_bytes(), server_name, server_port: port.clone() };
+                        spawn_conn(&sh2, Stream::Raw(stream::Raw::new(fd, false)), peer, proto);
+                    }
                     Err(e) if accept::needs_pause(&e) => {
                         crate::logln!("oxwsgi: accept() failed: {}; pausing 100 ms", e);
                         tokio::time::sleep(Duration::from_millis(100)).await;

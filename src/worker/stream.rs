@@ -1,7 +1,7 @@
 //! A client connection over TCP or a unix socket, with sendfile.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
@@ -10,6 +10,39 @@ use tokio::net::{TcpStream, UnixStream};
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// A uwsgi-protocol connection not registered with the reactor yet.
+    /// nginx opens one connection per request and has usually sent the
+    /// whole packet by the time we accept: it is read, answered and closed
+    /// with plain non-blocking calls, saving the two epoll_ctl calls (and
+    /// the reactor's bookkeeping) that registering costs. The first call
+    /// that would block registers it, and it goes on as a `Tcp` or `Unix`.
+    Raw(Raw),
+}
+
+pub struct Raw {
+    /// None only for the moment of the upgrade.
+    fd: Option<OwnedFd>,
+    unix: bool,
+}
+
+impl Raw {
+    pub fn new(fd: OwnedFd, unix: bool) -> Raw {
+        Raw { fd: Some(fd), unix }
+    }
+
+    fn fd(&self) -> RawFd {
+        self.fd.as_ref().map_or(-1, |f| f.as_raw_fd())
+    }
+}
+
+/// The result of a raw read(2)/writev(2) call.
+fn cvt(n: isize) -> io::Result<usize> {
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
+fn raw_writev(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: IoSlice is ABI-compatible with iovec; the slices outlive the call.
+    cvt(unsafe { libc::writev(fd, bufs.as_ptr() as *const libc::iovec, bufs.len().min(1024) as libc::c_int) })
 }
 
 impl Stream {
@@ -18,13 +51,28 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.try_write_vectored(bufs),
             Stream::Unix(s) => s.try_write_vectored(bufs),
+            Stream::Raw(r) => raw_writev(r.fd(), bufs),
         }
+    }
+
+    /// Registers a `Raw` stream with the reactor (a no-op for the others).
+    fn register(&mut self) -> io::Result<()> {
+        if let Stream::Raw(r) = self {
+            let fd = r.fd.take().ok_or_else(|| io::Error::other("stream lost in registration"))?;
+            *self = if r.unix {
+                Stream::Unix(UnixStream::from_std(std::os::unix::net::UnixStream::from(fd))?)
+            } else {
+                Stream::Tcp(TcpStream::from_std(std::net::TcpStream::from(fd))?)
+            };
+        }
+        Ok(())
     }
 
     /// Sends `len` bytes of `file` from `offset` with sendfile(2). `idle`
     /// bounds each wait for the client to take more (--socket-timeout), not
     /// the whole transfer: a slow download that progresses is not cut.
     pub async fn sendfile(&mut self, file: &std::fs::File, offset: u64, len: u64, idle: std::time::Duration) -> io::Result<()> {
+        self.register()?;
         let mut off = offset as i64;
         let end = offset + len;
         while (off as u64) < end {
@@ -32,6 +80,7 @@ impl Stream {
             let fd = match self {
                 Stream::Tcp(s) => s.as_raw_fd(),
                 Stream::Unix(s) => s.as_raw_fd(),
+                Stream::Raw(r) => r.fd(),
             };
             let io = || {
                 let n = unsafe { libc::sendfile(fd, file.as_raw_fd(), &mut off, want) };
@@ -47,6 +96,7 @@ impl Stream {
                     tokio::time::timeout(idle, s.writable()).await.map_err(|_| stalled())??;
                     s.try_io(Interest::WRITABLE, io)
                 }
+                Stream::Raw(_) => unreachable!("registered above"),
             };
             match r {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being sent")),
@@ -61,24 +111,53 @@ impl Stream {
 
 impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
+        let me = self.get_mut();
+        if let Stream::Raw(r) = me {
+            loop {
+                // SAFETY: read(2) writes at most `len` bytes into the
+                // unfilled part, which are then initialised.
+                let dst = unsafe { buf.unfilled_mut() };
+                match cvt(unsafe { libc::read(r.fd(), dst.as_mut_ptr() as *mut libc::c_void, dst.len()) }) {
+                    Ok(n) => {
+                        unsafe { buf.assume_init(n) };
+                        buf.advance(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+            me.register()?;
+        }
+        match me {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Raw(_) => unreachable!("registered above"),
         }
     }
 }
 
 impl AsyncWrite for Stream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
+        self.poll_write_vectored(cx, &[io::IoSlice::new(buf)])
     }
     fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
+        let me = self.get_mut();
+        if let Stream::Raw(r) = me {
+            loop {
+                match raw_writev(r.fd(), bufs) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    other => return Poll::Ready(other),
+                }
+            }
+            me.register()?;
+        }
+        match me {
             Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Raw(_) => unreachable!("registered above"),
         }
     }
     fn is_write_vectored(&self) -> bool {
@@ -88,12 +167,15 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Raw(_) => Poll::Ready(Ok(())),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            // SAFETY: shutdown(2) on a descriptor we own.
+            Stream::Raw(r) => Poll::Ready(cvt(unsafe { libc::shutdown(r.fd(), libc::SHUT_WR) } as isize).map(|_| ())),
         }
     }
 }
