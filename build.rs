@@ -56,10 +56,8 @@ fn link_libpython(exe: &str) {
         // PIC). Crates that depend on this one (the fuzz targets) build with
         // OXWSGI_LIBPYTHON=shared.
         println!("cargo:rustc-link-arg=-no-pie");
-        println!("cargo:rustc-cfg=oxwsgi_static_libpython");
     } else {
         println!("cargo:rustc-link-search=native={}", libdir);
         println!("cargo:rustc-link-lib=dylib=python{}", ldversion);
     }
-    println!("cargo:rustc-check-cfg=cfg(oxwsgi_static_libpython)");
 }

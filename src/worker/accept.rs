@@ -13,26 +13,19 @@ use tokio::io::unix::AsyncFd;
 
 pub struct Listener {
     fd: AsyncFd<OwnedFd>,
-    unix: bool,
-    /// Defer to less loaded workers (HTTP: keep-alive pools). Not for the
-    /// uwsgi protocol: each of its connections carries one request (nginx
-    /// opens one per request), there is no pool to spread, and waiting a
-    /// millisecond per connection cost a quarter of nginx + Django's
-    /// throughput (1.8-1.9k rps against 2.6k without the wait).
-    spread: bool,
-}
-
-pub enum Accepted {
-    Tcp(tokio::net::TcpStream, std::net::SocketAddr),
-    Unix(tokio::net::UnixStream),
-    /// Not registered with the reactor (uwsgi listeners; see Stream::Raw):
-    /// the peer address for TCP, None for a unix socket.
-    Raw(OwnedFd, Option<std::net::SocketAddr>),
+    /// HTTP: connections stay open for more requests, so they are spread
+    /// over the workers (balance.rs) and registered with the reactor at
+    /// once. uwsgi: each connection carries one request (nginx opens one
+    /// per request), there is no pool to spread (waiting a millisecond per
+    /// connection cost a quarter of nginx + Django's throughput: 1.8-1.9k
+    /// rps against 2.6k without the wait), and a connection is registered
+    /// only if a call on it would block (Stream::Raw).
+    keep_alive: bool,
 }
 
 impl Listener {
     /// Registers a listening socket with the current runtime.
-    pub fn new(fd: OwnedFd, unix: bool, spread: bool) -> std::io::Result<Listener> {
+    pub fn new(fd: OwnedFd, keep_alive: bool) -> std::io::Result<Listener> {
         // The socket's file description is shared with the master and the
         // other workers: they all use it non-blocking.
         let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
@@ -42,17 +35,22 @@ impl Listener {
         // SAFETY: the OwnedFd is moved into the AsyncFd, which deregisters
         // it before dropping (closing) it.
         let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
-        Ok(Listener { fd, unix, spread })
+        Ok(Listener { fd, keep_alive })
     }
 
-    /// The next connection. When another worker holds fewer connections,
-    /// a spreading listener first lets up to a millisecond pass (once per
-    /// connection), less if one of ours closes meanwhile.
-    pub async fn accept(&self, conn_closed: &tokio::sync::Notify) -> std::io::Result<Accepted> {
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// The next connection, non-blocking, with the peer's address for TCP.
+    /// When another worker holds fewer connections, a keep-alive listener
+    /// first lets up to a millisecond pass (once per connection), less if
+    /// one of ours closes meanwhile.
+    pub async fn accept(&self, conn_closed: &tokio::sync::Notify) -> std::io::Result<(OwnedFd, Option<std::net::SocketAddr>)> {
         let mut defer_until = None;
         loop {
             let mut ready = self.fd.readable().await?;
-            if self.spread && balance::should_defer() {
+            if self.keep_alive && balance::should_defer() {
                 let until = *defer_until.get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_millis(1));
                 if tokio::time::Instant::now() < until {
                     drop(ready);
@@ -67,23 +65,9 @@ impl Listener {
                 }
             }
             match ready.try_io(|fd| accept_raw(fd.get_ref().as_raw_fd())) {
-                Ok(Ok((s, addr))) => return self.wrap(s, addr),
-                Ok(Err(e)) => return Err(e),
+                Ok(r) => return r,
                 Err(_would_block) => continue,
             }
-        }
-    }
-
-    fn wrap(&self, s: OwnedFd, addr: Option<std::net::SocketAddr>) -> std::io::Result<Accepted> {
-        if !self.spread {
-            let peer = (!self.unix).then(|| addr.unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0))));
-            return Ok(Accepted::Raw(s, peer));
-        }
-        if self.unix {
-            Ok(Accepted::Unix(tokio::net::UnixStream::from_std(std::os::unix::net::UnixStream::from(s))?))
-        } else {
-            let peer = addr.unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
-            Ok(Accepted::Tcp(tokio::net::TcpStream::from_std(std::net::TcpStream::from(s))?, peer))
         }
     }
 }

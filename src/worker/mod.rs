@@ -250,7 +250,7 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
     let _ = crate::master::supervisor::master_signals().thread_unblock();
     for b in listen {
         let unix = matches!(b.spec.addr, ListenAddr::Unix(_));
-        let listener = match accept::Listener::new(b.fd, unix, matches!(b.spec.proto, Proto::Http)) {
+        let listener = match accept::Listener::new(b.fd, matches!(b.spec.proto, Proto::Http)) {
             Ok(l) => l,
             Err(e) => {
                 crate::logln!("oxwsgi: cannot accept on {}: {}", b.spec.addr, e);
@@ -276,32 +276,23 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
                     a = listener.accept(&sh2.conn_closed) => a,
                 };
                 match a {
-                    Ok(accept::Accepted::Tcp(s, addr)) => {
-                        let _ = s.set_nodelay(true);
-                        let server_name = match &fixed_ip {
-                            Some(ip) => ip.clone(),
-                            None => s.local_addr().map(|a| a.ip().to_string()).unwrap_or_default().into_bytes(),
+                    Ok((fd, addr)) => {
+                        let peer = match addr {
+                            Some(addr) => {
+                                let sock = socket2::SockRef::from(&fd);
+                                let _ = sock.set_tcp_nodelay(true);
+                                let server_name = match &fixed_ip {
+                                    Some(ip) => ip.clone(),
+                                    None => sock.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.ip().to_string()).unwrap_or_default().into_bytes(),
+                                };
+                                conn::Peer { addr: addr.ip().to_string().into_bytes(), port: addr.port().to_string().into_bytes(), server_name, server_port: port.clone() }
+                            }
+                            None => conn::Peer { addr: Vec::new(), port: Vec::new(), server_name: name.clone(), server_port: Vec::new() },
                         };
-                        let peer = conn::Peer { addr: addr.ip().to_string().into_bytes(), port: addr.port().to_string().into_bytes(), server_name, server_port: port.clone() };
-                        spawn_conn(&sh2, Stream::Tcp(s), peer, proto);
-                    }
-                    Ok(accept::Accepted::Unix(s)) => {
-                        let peer = conn::Peer { addr: Vec::new(), port: Vec::new(), server_name: name.clone(), server_port: Vec::new() };
-                        spawn_conn(&sh2, Stream::Unix(s), peer, proto);
-                    }
-                    Ok(accept::Accepted::Raw(fd, None)) => {
-                        let peer = conn::Peer { addr: Vec::new(), port: Vec::new(), server_name: name.clone(), server_port: Vec::new() };
-                        spawn_conn(&sh2, Stream::Raw(stream::Raw::new(fd, true)), peer, proto);
-                    }
-                    Ok(accept::Accepted::Raw(fd, Some(addr))) => {
-                        let sock = socket2::SockRef::from(&fd);
-                        let _ = sock.set_tcp_nodelay(true);
-                        let server_name = match &fixed_ip {
-                            Some(ip) => ip.clone(),
-                            None => sock.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.ip().to_string()).unwrap_or_default().into_bytes(),
-                        };
-                        let peer = conn::Peer { addr: addr.ip().to_string().into_bytes(), port: addr.port().to_string().into_bytes(), server_name, server_port: port.clone() };
-                        spawn_conn(&sh2, Stream::Raw(stream::Raw::new(fd, false)), peer, proto);
+                        match Stream::accepted(fd, unix, listener.keep_alive()) {
+                            Ok(s) => spawn_conn(&sh2, s, peer, proto),
+                            Err(e) => crate::logln!("oxwsgi: cannot take a connection on {}: {}", String::from_utf8_lossy(&name), e),
+                        }
                     }
                     Err(e) if accept::needs_pause(&e) => {
                         crate::logln!("oxwsgi: accept() failed: {}; pausing 100 ms", e);

@@ -26,10 +26,6 @@ pub struct Raw {
 }
 
 impl Raw {
-    pub fn new(fd: OwnedFd, unix: bool) -> Raw {
-        Raw { fd: Some(fd), unix }
-    }
-
     fn fd(&self) -> RawFd {
         self.fd.as_ref().map_or(-1, |f| f.as_raw_fd())
     }
@@ -46,6 +42,16 @@ fn raw_writev(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
 }
 
 impl Stream {
+    /// A freshly accepted non-blocking socket, registered with the reactor
+    /// now or only when a call on it would block.
+    pub fn accepted(fd: OwnedFd, unix: bool, register: bool) -> io::Result<Stream> {
+        let mut s = Stream::Raw(Raw { fd: Some(fd), unix });
+        if register {
+            s.register()?;
+        }
+        Ok(s)
+    }
+
     /// One non-blocking vectored write, without waiting for readiness.
     pub fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {

@@ -79,9 +79,9 @@ pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) -> Option<Continuation> {
         sink.send_now(RespEvent::Complete(head, b"no application is mounted at this path\n".to_vec()));
         return None;
     };
-    let built = match &conn {
-        Some(c) => ctx.environ.build(py, &vars, body, https, r.script_name_len, Some(&mut c.lock().unwrap_or_else(|e| e.into_inner()))),
-        None => ctx.environ.build(py, &vars, body, https, r.script_name_len, None),
+    let built = {
+        let mut memory = conn.as_ref().map(|c| c.lock().unwrap_or_else(|e| e.into_inner()));
+        ctx.environ.build(py, &vars, body, https, r.script_name_len, memory.as_deref_mut())
     };
     let environ = match built {
         Ok(e) => e,

@@ -99,7 +99,7 @@ impl EnvironCtx {
     pub fn build<'py>(&self, py: Python<'py>, vars: &Vars, body: Body, https: bool, script_name_len: Option<usize>, conn: Option<&mut ConnEnv>) -> PyResult<Bound<'py, PyDict>> {
         let env = match conn {
             Some(c) if script_name_len.is_none() => self.build_cached(py, vars, https, c)?,
-            _ => self.build_fresh(py, vars, https, script_name_len)?.0,
+            _ => self.build_fresh(py, vars, https, script_name_len, None)?.0,
         };
         let input = match body {
             Body::Empty => self.empty_input.bind(py).clone(),
@@ -111,9 +111,11 @@ impl EnvironCtx {
     }
 
     /// The template plus every variable (and wsgi.url_scheme); also says
-    /// whether the scheme is https.
-    fn build_fresh<'py>(&self, py: Python<'py>, vars: &Vars, https: bool, script_name_len: Option<usize>) -> PyResult<(Bound<'py, PyDict>, bool)> {
+    /// whether the scheme is https. With `record`, each variable's name
+    /// and str are kept there as they are set (see ConnEnv).
+    fn build_fresh<'py>(&self, py: Python<'py>, vars: &Vars, https: bool, script_name_len: Option<usize>, mut record: Option<&mut Vec<Entry>>) -> PyResult<(Bound<'py, PyDict>, bool)> {
         let env = self.template.bind(py).copy()?;
+        let mut scheme_https = https;
         // One lock per request; Python threads hold the GIL here anyway.
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         for (k, v) in vars.iter() {
@@ -126,10 +128,14 @@ impl EnvironCtx {
             } else if k == b"SCRIPT_NAME" && script_name_len.is_some() {
                 continue;
             }
-            set(&env, &self.key(py, &mut keys, k), &latin1(py, v))?;
+            scheme_https |= says_https(k, v);
+            let (key, val) = (self.key(py, &mut keys, k), latin1(py, v));
+            set(&env, &key, &val)?;
+            if let Some(r) = record.as_deref_mut() {
+                r.push(Entry::new(k, v, key.unbind(), val.cast_into::<PyString>()?.unbind()));
+            }
         }
         drop(keys);
-        let scheme_https = is_https(vars, https);
         self.set_scheme(py, &env, scheme_https)?;
         Ok((env, scheme_https))
     }
@@ -159,7 +165,7 @@ impl EnvironCtx {
                 set(&env, e.key.bind(py), &s)?;
                 e.set_val(v, s.cast_into::<PyString>()?.unbind());
                 changed = true;
-                scheme_may_change |= k == b"HTTPS" || k == b"UWSGI_SCHEME";
+                scheme_may_change |= matches!(k, b"HTTPS" | b"UWSGI_SCHEME");
             }
             if scheme_may_change && is_https(vars, https) != c.https {
                 c.https = !c.https;
@@ -170,50 +176,33 @@ impl EnvironCtx {
             }
             return Ok(env);
         }
-        let (env, scheme_https) = self.build_fresh(py, vars, https, None)?;
-        c.entries.clear();
         c.base = None;
+        c.entries.clear();
+        let (env, scheme_https) = self.build_fresh(py, vars, https, None, Some(&mut c.entries))?;
         if has_duplicate_names(vars) {
             // A later duplicate overrides an earlier one in the dict, which
             // a per-position update could not honour: no reuse.
+            c.entries.clear();
             return Ok(env);
         }
-        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        for (k, v) in vars.iter() {
-            let key = match keys.get(k) {
-                Some(s) => s.clone_ref(py),
-                None => PyString::new(py, &String::from_utf8_lossy(k)).unbind(),
-            };
-            let val = match env.get_item(key.bind(py))? {
-                Some(v) => v.cast_into::<PyString>()?.unbind(),
-                None => continue,
-            };
-            let mut bytes = Vec::with_capacity(k.len() + v.len());
-            bytes.extend_from_slice(k);
-            bytes.extend_from_slice(v);
-            c.entries.push(Entry { key, bytes, key_len: k.len(), val });
-        }
-        drop(keys);
-        if c.entries.len() == vars.len() {
-            c.https = scheme_https;
-            c.base = Some(env.copy()?.unbind());
-        } else {
-            c.entries.clear();
-        }
+        c.https = scheme_https;
+        c.base = Some(env.copy()?.unbind());
         Ok(env)
     }
 }
 
-fn is_https(vars: &Vars, https: bool) -> bool {
-    let mut on = https;
-    for (k, v) in vars.iter() {
-        if k == b"HTTPS" {
-            on |= v.eq_ignore_ascii_case(b"on") || v == b"1";
-        } else if k == b"UWSGI_SCHEME" {
-            on |= v.eq_ignore_ascii_case(b"https");
-        }
+/// Whether a variable marks the request as https (HTTPS=on from nginx's
+/// uwsgi_params, UWSGI_SCHEME=https).
+fn says_https(k: &[u8], v: &[u8]) -> bool {
+    match k {
+        b"HTTPS" => v.eq_ignore_ascii_case(b"on") || v == b"1",
+        b"UWSGI_SCHEME" => v.eq_ignore_ascii_case(b"https"),
+        _ => false,
     }
-    on
+}
+
+fn is_https(vars: &Vars, https: bool) -> bool {
+    https || vars.iter().any(|(k, v)| says_https(k, v))
 }
 
 fn has_duplicate_names(vars: &Vars) -> bool {
@@ -244,6 +233,13 @@ struct Entry {
 }
 
 impl Entry {
+    fn new(k: &[u8], v: &[u8], key: Py<PyString>, val: Py<PyString>) -> Entry {
+        let mut bytes = Vec::with_capacity(k.len() + v.len());
+        bytes.extend_from_slice(k);
+        bytes.extend_from_slice(v);
+        Entry { key, bytes, key_len: k.len(), val }
+    }
+
     fn key_bytes(&self) -> &[u8] {
         &self.bytes[..self.key_len]
     }
