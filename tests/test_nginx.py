@@ -1,5 +1,6 @@
 """The tutorial's production stack: a real nginx (Debian's) in front of
 oxwsgi over the uwsgi protocol, on TCP and on a unix socket."""
+import collections
 import concurrent.futures
 import hashlib
 import http.client
@@ -233,6 +234,46 @@ def test_uwsgi_connections_that_must_wait(serve, sockdir, family):
     assert resp.endswith(bytes(range(256)) * 4096)
     # And the plain case still answers.
     assert exchange(req("/after")).endswith(b"suite: /after")
+
+
+def test_queued_uwsgi_connections_go_to_whichever_worker_is_free(serve, sockdir):
+    """A worker back from a slow app call takes the next queued connection,
+    not the whole queue (as uWSGI's workers take one at a time): before,
+    the first worker to finish took all four queued requests and served
+    them one after the other while the other worker sat idle."""
+    path = str(sockdir / "fair.sock")
+    srv = serve("--socket", path, "--wsgi-file", APPS / "suite.py", "--master", "--processes", "2", unix=path)
+    srv.wait_log("spawned worker 2")
+    time.sleep(0.3)
+    packet = uwsgi_packet([(b"REQUEST_METHOD", b"GET"), (b"PATH_INFO", b"/sleep"), (b"QUERY_STRING", b"0.5"),
+                           (b"SERVER_PROTOCOL", b"HTTP/1.1")])
+
+    def send():
+        c = socket.socket(socket.AF_UNIX)
+        c.settimeout(20)
+        c.connect(path)
+        c.sendall(packet)
+        return c
+
+    def pid(c):
+        out = b""
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            out += d
+        c.close()
+        return json.loads(out.split(b"\r\n\r\n", 1)[1])["pid"]
+
+    # Both workers busy for half a second, then four requests queue up.
+    busy = []
+    for _ in range(2):
+        busy.append(send())
+        time.sleep(0.1)
+    queued = [send() for _ in range(4)]
+    assert len({pid(c) for c in busy}) == 2
+    owners = collections.Counter(pid(c) for c in queued)
+    assert sorted(owners.values()) == [2, 2], owners
 
 
 def test_stale_and_busy_unix_socket(serve, sockdir):
