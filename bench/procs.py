@@ -28,3 +28,15 @@ def rss_mb(pid):
         return int(open("/proc/%d/statm" % pid).read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     except OSError:
         return 0.0
+
+
+def cpu_seconds(pids):
+    """User + system CPU time used so far by the live processes in pids."""
+    ticks = 0
+    for p in pids:
+        try:
+            f = open("/proc/%d/stat" % p).read().rsplit(")", 1)[1].split()
+            ticks += int(f[11]) + int(f[12])
+        except OSError:
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")

@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from procs import free_port, rss_mb, tree  # noqa: E402
+from procs import cpu_seconds, free_port, rss_mb, tree  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -127,9 +127,10 @@ def wrk(url, conns, seconds, script=None):
         v, u = float(m.group(1)), m.group(2)
         return v / 1000 if u == "us" else v * 1000 if u == "s" else v
 
+    total = re.search(r"(\d+) requests in", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock_err = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50": lat(50), "p99": lat(99), "non2xx": int(errors.group(1)) if errors else 0,
+    return {"rps": rps, "requests": int(total.group(1)) if total else 0, "p50": lat(50), "p99": lat(99), "non2xx": int(errors.group(1)) if errors else 0,
             "sockerr": sock_err.group(1) if sock_err else ""}
 
 
@@ -176,7 +177,16 @@ def run_one(server, scen, seconds, tmp):
             wait_port(port, ngx)
         url = "http://127.0.0.1:%d%s" % (port, scen.get("path", "/"))
         wrk(url, scen["conns"], 1, scen.get("script"))  # warm-up
+        # CPU per request, of the server's processes and of nginx's: what
+        # each costs, less sensitive than rps to how busy the machine is.
+        pids = tree(proc.pid)
+        ngx_pids = tree(ngx.pid) if ngx else []
+        cpu0, ngx0 = cpu_seconds(pids), cpu_seconds(ngx_pids)
         res = wrk(url, scen["conns"], seconds, scen.get("script"))
+        n = max(res["requests"], 1)
+        res["cpu"] = (cpu_seconds(pids) - cpu0) * 1e6 / n
+        res["ngx_cpu"] = (cpu_seconds(ngx_pids) - ngx0) * 1e6 / n
+        res["ngx_busy"] = (cpu_seconds(ngx_pids) - ngx0) / seconds * 100
         pids = tree(proc.pid)
         workers = [p for p in pids if p != proc.pid] or [proc.pid]
         res["rss"] = statistics.mean(rss_mb(p) for p in workers)
@@ -266,10 +276,12 @@ def main():
                     results[s].append(run_one(s, scen, a.seconds, tmp))
                 except Exception as e:  # noqa: BLE001 - report and go on
                     print("  (%s failed in %s: %s)" % (s, key, e), file=sys.stderr)
-        med = {s: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99", "rss")} for s, rs in results.items() if rs}
+        keys = ("rps", "p50", "p99", "rss", "cpu", "ngx_cpu", "ngx_busy")
+        med = {s: {k: statistics.median(r[k] for r in rs) for k in keys} for s, rs in results.items() if rs}
+        ngx = bool(scen.get("nginx"))
         print("## %s (%s)\n" % (title, key))
-        print("| server | rps | p50 ms | p99 ms | RSS/process MB | oxwsgi / server |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| server | rps | p50 ms | p99 ms | RSS/process MB | CPU us/req |%s oxwsgi / server |" % (" nginx CPU us/req | nginx busy |" if ngx else ""))
+        print("|---|---:|---:|---:|---:|---:|%s---:|" % ("---:|---:|" if ngx else ""))
         # A run with error answers measured errors, not the server: it is
         # shown, but no ratio is drawn from it.
         bad = {s for s, rs in results.items() if any(r["non2xx"] for r in rs)}
@@ -281,7 +293,8 @@ def main():
                 note = " (INVALID: %d non-2xx answers)" % sum(r["non2xx"] for r in results[s])
             elif results[s][-1]["sockerr"]:
                 note = " (wrk socket errors: %s)" % results[s][-1]["sockerr"]
-            print("| %s%s | %.0f | %.2f | %.2f | %.1f | %s |" % (s, note, m["rps"], m["p50"], m["p99"], m["rss"], ratio))
+            extra = " %.1f | %.0f%% |" % (m["ngx_cpu"], m["ngx_busy"]) if ngx else ""
+            print("| %s%s | %.0f | %.2f | %.2f | %.1f | %.1f |%s %s |" % (s, note, m["rps"], m["p50"], m["p99"], m["rss"], m["cpu"], extra, ratio))
         if key == "nginx-hello":
             print("\nnginx's own ceiling (`return 200`, 64 connections): %.0f rps" % nginx_ceiling(a.seconds, tmp))
         print()
