@@ -7,7 +7,7 @@ use crate::wsgi::Body;
 use bytes::{Buf, BytesMut};
 use std::io::{Seek, Write};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncRead;
 
 #[derive(Debug)]
 pub enum BodyError {
@@ -95,10 +95,10 @@ async fn read_more<S: AsyncRead + Unpin>(s: &mut S, buf: &mut BytesMut, t: Durat
     if buf.capacity() - buf.len() < 16384 {
         buf.reserve(65536);
     }
-    match tokio::time::timeout(t, s.read_buf(buf)).await {
-        Ok(Ok(n)) if n > 0 => Ok(()),
-        Ok(_) => Err(BodyError::Gone("the client disconnected in the middle of its body")),
-        Err(_) => Err(BodyError::Gone("no body bytes within --socket-timeout")),
+    match super::stream::read_within(s, buf, t).await {
+        Some(Ok(n)) if n > 0 => Ok(()),
+        Some(_) => Err(BodyError::Gone("the client disconnected in the middle of its body")),
+        None => Err(BodyError::Gone("no body bytes within --socket-timeout")),
     }
 }
 

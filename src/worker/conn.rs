@@ -464,11 +464,12 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
     let mut buf = BytesMut::with_capacity(8192);
     // An empty connection (a health check, a closed pool slot) ends
     // quietly; a truncated packet is worth a log line.
-    match tokio::time::timeout(t.idle, s.read_buf(&mut buf)).await {
-        Ok(Ok(n)) if n > 0 => {}
+    match super::stream::read_within(&mut s, &mut buf, t.idle).await {
+        Some(Ok(n)) if n > 0 => {}
         _ => return,
     }
-    let deadline = Instant::now() + t.head;
+    // Set (a clock reading) only if the packet comes in pieces.
+    let mut deadline = None;
     let mut need = uwsgi::HEADER_LEN;
     let mut header = None;
     loop {
@@ -487,6 +488,7 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
         if buf.capacity() - buf.len() < need.saturating_sub(buf.len()).max(1024) {
             buf.reserve(need.saturating_sub(buf.len()).max(4096));
         }
+        let deadline = *deadline.get_or_insert_with(|| Instant::now() + t.head);
         let more = matches!(tokio::time::timeout_at(deadline.into(), s.read_buf(&mut buf)).await, Ok(Ok(n)) if n > 0);
         if !more {
             let why = if header.is_none() { "truncated packet header" } else { "connection closed inside the vars block" };

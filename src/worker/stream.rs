@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, Interest, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
 pub enum Stream {
@@ -29,6 +29,18 @@ impl Raw {
     fn fd(&self) -> RawFd {
         self.fd.as_ref().map_or(-1, |f| f.as_raw_fd())
     }
+}
+
+/// Reads into `buf`, waiting at most `limit`; None if the wait ran out.
+/// The timer, and the clock reading it starts with, are set up only if the
+/// read must wait: usually the bytes are already there (nginx sends a
+/// whole packet before we accept it).
+pub async fn read_within<S: AsyncRead + Unpin>(s: &mut S, buf: &mut bytes::BytesMut, limit: std::time::Duration) -> Option<io::Result<usize>> {
+    let mut read = std::pin::pin!(s.read_buf(buf));
+    if let Poll::Ready(r) = std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
+        return Some(r);
+    }
+    tokio::time::timeout(limit, read).await.ok()
 }
 
 /// The result of a raw read(2)/writev(2) call.
