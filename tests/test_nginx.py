@@ -14,6 +14,7 @@ import time
 import pytest
 
 from conftest import APPS, ROOT, VENV, free_port, tutorial_ini, world_readable_dir
+from test_hardening import recv_all
 from test_http import get
 
 
@@ -256,12 +257,7 @@ def test_queued_uwsgi_connections_go_to_whichever_worker_is_free(serve, sockdir)
         return c
 
     def pid(c):
-        out = b""
-        while True:
-            d = c.recv(65536)
-            if not d:
-                break
-            out += d
+        out = recv_all(c, 20)
         c.close()
         return json.loads(out.split(b"\r\n\r\n", 1)[1])["pid"]
 
