@@ -37,7 +37,7 @@ impl Raw {
 /// whole packet before we accept it).
 pub async fn read_within<S: AsyncRead + Unpin>(s: &mut S, buf: &mut bytes::BytesMut, limit: std::time::Duration) -> Option<io::Result<usize>> {
     let mut read = std::pin::pin!(s.read_buf(buf));
-    if let Poll::Ready(r) = std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
+    if let Poll::Ready(r) = super::poll_once(read.as_mut()).await {
         return Some(r);
     }
     tokio::time::timeout(limit, read).await.ok()
