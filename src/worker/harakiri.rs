@@ -96,6 +96,9 @@ fn _harakiri_signal(_signum: i32, _frame: Bound<'_, PyAny>) -> PyResult<()> {
 /// Installs the SIGALRM handler that interrupts the main thread's request.
 /// Must run on the main thread, with the GIL.
 pub fn install_main_handler(py: Python<'_>) -> PyResult<()> {
+    // Created now, while nothing else runs, rather than on the first
+    // interruption (see the watchdog's helper threads).
+    py.get_type::<HarakiriError>();
     let f = wrap_pyfunction!(_harakiri_signal, py)?;
     py.import("signal")?.call_method1("signal", (libc::SIGALRM, f))?;
     Ok(())
@@ -151,11 +154,16 @@ pub fn start_watchdog(limit: Duration, grace: Duration, worker_id: usize, main: 
                         let board = board.clone();
                         std::thread::spawn(move || {
                             Python::attach(|py| {
+                                // Fetched before the board is locked: the type's
+                                // first use creates it, and PyO3 lets go of the
+                                // GIL meanwhile; holding the board then would
+                                // deadlock with a second helper that takes the
+                                // GIL and waits for the board.
+                                let exc = py.get_type::<HarakiriError>();
                                 // With the GIL held the target thread cannot
                                 // move on to another request under our feet.
                                 let v = board.lock();
                                 if v[slot].interrupted && v[slot].started.is_some() {
-                                    let exc = py.get_type::<HarakiriError>();
                                     unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(ident as _, exc.as_ptr()) };
                                 }
                             })
