@@ -66,7 +66,7 @@ impl Reuse {
 }
 
 /// Hands the request to Python and writes its response; logs the line.
-async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Body, meta: ReqMeta<'_>, started: Instant, reuse: &mut Reuse) -> Outcome {
+async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Body, meta: ReqMeta<'_>, started: Option<Instant>, reuse: &mut Reuse) -> Outcome {
     let log_info = (!sh.cfg.disable_logging).then(|| {
         (
             vars.len(),
@@ -101,7 +101,7 @@ async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Bo
         let what = log_info.as_ref().map(|l| format!("{} {}", String::from_utf8_lossy(&l.2), String::from_utf8_lossy(&l.3))).unwrap_or_default();
         log_refusal(peer, &format!("response to {} not delivered", what), why);
     }
-    let elapsed = started.elapsed();
+    let elapsed = started.map_or(Duration::ZERO, |t| t.elapsed());
     if let Some(w) = slot {
         w.finish(status_code(&out.status), (out.headers_bytes as u64) + out.body_bytes, elapsed.as_micros() as u64, is_static);
     }
@@ -298,17 +298,21 @@ async fn fill(s: &mut Stream, buf: &mut BytesMut, sh: &Shared, deadline: Option<
     if !w.stopped {
         // The idle timer is armed once per connection and moved only when
         // it fires early: re-arming a timer for every request costs more
-        // than the rest of the wait. Read first: most wake-ups are data.
-        let until = Instant::now() + sh.timeouts.idle;
+        // than the rest of the wait. The wait's start is read from the
+        // coarse clock (a tick of a few ms, against a timeout in seconds):
+        // the precise one costs more, and this runs for every request.
+        // Read first: most wake-ups are data.
+        let since = coarse_now();
         loop {
             tokio::select! {
                 biased;
                 r = s.read_buf(buf) => return got(r),
                 _ = w.idle.as_mut() => {
-                    if Instant::now() >= until {
+                    let waited = coarse_now().saturating_sub(since);
+                    if waited >= sh.timeouts.idle {
                         return Fill::Closed;
                     }
-                    w.idle.as_mut().reset(until.into());
+                    w.idle.as_mut().reset((Instant::now() + (sh.timeouts.idle - waited)).into());
                 }
                 _ = w.stop.as_mut() => {
                     w.stopped = true;
@@ -320,6 +324,15 @@ async fn fill(s: &mut Stream, buf: &mut BytesMut, sh: &Shared, deadline: Option<
     // Stopping: a request already on its way still gets an answer (with
     // Connection: close); an idle connection is closed after a moment.
     tokio::time::timeout(STOP_GRACE, s.read_buf(buf)).await.map_or(Fill::Closed, got)
+}
+
+/// CLOCK_MONOTONIC_COARSE: the kernel's last tick, read from the vDSO
+/// without touching the TSC.
+fn coarse_now() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// What a keep-alive connection waits with between requests.
@@ -405,7 +418,7 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
                 }
             }
         };
-        let started = Instant::now();
+        let started = sh.timed.then(Instant::now);
         bytes::Buf::advance(&mut buf, req.head_len);
         if req.expect_continue && buf.is_empty() {
             let too_big = matches!(req.framing, Framing::Length(n) if sh.cfg.limit_post > 0 && n > sh.cfg.limit_post);
@@ -483,7 +496,7 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
             return;
         }
     }
-    let started = Instant::now();
+    let started = sh.timed.then(Instant::now);
     let data = buf.split_to(need);
     let mut vars = Vars::with_capacity(data.len(), 32);
     let cl = uwsgi::parse_vars(&data[uwsgi::HEADER_LEN..], &mut vars).and_then(|_| uwsgi::content_length(&vars));

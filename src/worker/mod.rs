@@ -49,6 +49,9 @@ pub struct Shared {
     /// Signalled whenever a connection closes (see accept.rs).
     conn_closed: tokio::sync::Notify,
     started: std::time::Instant,
+    /// Whether anyone reads a request's duration (the request log or the
+    /// stats board): if not, the clock is not read for it.
+    pub timed: bool,
 }
 
 impl Shared {
@@ -57,15 +60,21 @@ impl Shared {
     pub fn count_request(&self) -> u64 {
         let n = self.requests.get() + 1;
         self.requests.set(n);
-        if *self.stopping.borrow() || self.started.elapsed().as_secs() < self.cfg.min_worker_lifetime {
+        if *self.stopping.borrow() {
             return n;
         }
+        // The clock is read only when a limit is reached: this runs for
+        // every request.
+        let young = || self.started.elapsed().as_secs() < self.cfg.min_worker_lifetime;
         let max = self.cfg.max_requests + self.worker_id as u64 * self.cfg.max_requests_delta;
         if self.cfg.max_requests > 0 && n >= max {
+            if young() {
+                return n;
+            }
             crate::logln!("oxwsgi: worker {} (pid {}) served --max-requests {}, retiring", self.worker_id, self.pid, max);
             crate::stats::retiring(crate::stats::Cause::MaxRequests);
             let _ = self.stop_tx.send(true);
-        } else if self.cfg.reload_on_rss_mb > 0 {
+        } else if self.cfg.reload_on_rss_mb > 0 && !young() {
             let rss = rss_bytes();
             if rss > self.cfg.reload_on_rss_mb * 1024 * 1024 {
                 crate::logln!("oxwsgi: worker {} (pid {}) has {} MB resident, past --reload-on-rss {}: retiring", self.worker_id, self.pid, rss >> 20, self.cfg.reload_on_rss_mb);
@@ -177,6 +186,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
     let io_loop = move |dispatch: Dispatch| -> Result<bool, String> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start the I/O runtime: {}", e))?;
         let (stop_tx, stopping) = watch::channel(false);
+        let timed = !io_cfg.disable_logging || crate::stats::board().is_some();
         let sh = Rc::new(Shared {
             timeouts: conn::Timeouts::from_config(&io_cfg),
             cfg: io_cfg,
@@ -190,6 +200,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             idle: tokio::sync::Notify::new(),
             conn_closed: tokio::sync::Notify::new(),
             started: std::time::Instant::now(),
+            timed,
         });
         let local = tokio::task::LocalSet::new();
         let how = local.block_on(&rt, serve(sh, listen));
