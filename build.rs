@@ -39,23 +39,29 @@ fn link_libpython(exe: &str) {
     // OXWSGI_LIBPYTHON=shared forces the shared library (e.g. to compare).
     let want_shared = std::env::var("OXWSGI_LIBPYTHON").is_ok_and(|s| s == "shared");
     if !want_shared && Path::new(libpl).join(format!("lib{}.a", archive)).exists() {
-        println!("cargo:rustc-link-search=native={}", libpl);
-        println!("cargo:rustc-link-lib=static:+whole-archive,-bundle={}", archive);
+        // Linker arguments, not a link-lib: they reach this package's own
+        // binaries and tests but not crates that depend on it, such as the
+        // Python extension in ext/ (see python/host.rs), which must not
+        // carry an interpreter of its own; it uses python3's.
+        let mut args = vec![format!("-L{}", libpl), "-Wl,--whole-archive".into(), format!("-l:lib{}.a", archive), "-Wl,--no-whole-archive".into()];
         // The libraries libpython's own modules need (expat, zlib, libm...).
         let mut seen = std::collections::HashSet::new();
         for flag in v[3..].iter().flat_map(|l| l.split_whitespace()) {
             if let Some(lib) = flag.strip_prefix("-l")
                 && seen.insert(lib.to_string())
             {
-                println!("cargo:rustc-link-lib=dylib={}", lib);
+                args.push(format!("-l{}", lib));
             }
         }
-        println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic");
+        args.push("-Wl,--export-dynamic".into());
         // The archive is position-dependent code, as in /usr/bin/python3:
         // our binaries and tests cannot be PIEs (their Rust code stays
         // PIC). Crates that depend on this one (the fuzz targets) build with
         // OXWSGI_LIBPYTHON=shared.
-        println!("cargo:rustc-link-arg=-no-pie");
+        args.push("-no-pie".into());
+        for a in &args {
+            println!("cargo:rustc-link-arg={}", a);
+        }
     } else {
         println!("cargo:rustc-link-search=native={}", libdir);
         println!("cargo:rustc-link-lib=dylib=python{}", ldversion);

@@ -1,9 +1,10 @@
 """The Python side: venvs, paths, environment, app loading and mounts."""
 import json
+import os
 import subprocess
 import sys
 
-from conftest import APPS, VENV, free_port, run_oxwsgi
+from conftest import APPS, BIN, VENV, free_port, run_oxwsgi
 from test_http import get
 
 
@@ -34,6 +35,23 @@ def test_home_classic_virtualenv(serve, tmp_path):
     subprocess.run([sys.executable, "-m", "virtualenv", "-q", str(env_dir)], check=True)
     info = sysinfo(serve, "--wsgi-file", APPS / "suite.py", "--home", env_dir)
     assert info["prefix"] == str(env_dir)
+
+
+def test_runs_inside_system_python_unless_told_not_to(serve):
+    """The app runs in Debian's LTO-built python3 (python/host.rs), and
+    sees the same process the linked interpreter gave it."""
+    python = os.path.realpath("/usr/bin/python3")
+    for args in ([], ["--home", VENV]):
+        info = sysinfo(serve, "--wsgi-file", APPS / "suite.py", "--master", *args)
+        assert info["exe"] == python, args
+        assert info["comm"] == "oxwsgi"
+        assert info["argv"] == ["oxwsgi"]
+        assert "" not in info["path"]
+        assert info["sigint"] == "server"  # not python3's KeyboardInterrupt
+    info = sysinfo(serve, "--wsgi-file", APPS / "suite.py", "--home", VENV, env={"OXWSGI_EMBEDDED": "1"})
+    assert info["exe"] == str(BIN)
+    assert info["prefix"] == str(VENV)
+    assert info["comm"] == "oxwsgi" and info["argv"] == ["oxwsgi"] and info["sigint"] == "server"
 
 
 def test_home_missing_is_an_error():

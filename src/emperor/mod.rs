@@ -82,7 +82,7 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
     if !scope.dir.is_dir() {
         return Err(format!("--emperor {}: {} is not a directory", spec, scope.dir.display()));
     }
-    let launch = Launch { exe: std::env::current_exe().map_err(|e| format!("cannot find our own binary: {}", e))?, tyrant: cfg.emperor_tyrant };
+    let launch = Launch { exe: crate::python::host::our_binary().map_err(|e| format!("cannot find our own binary: {}", e))?, tyrant: cfg.emperor_tyrant };
     let mut sigs = SigSet::empty();
     for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP] {
         sigs.add(s);

@@ -178,7 +178,7 @@ fn cleanup(cfg: &Config, bound: &[net::Bound]) {
 /// files read afresh, the listening sockets inherited.
 fn reexec(cfg: &Config, bound: &[net::Bound]) -> ! {
     net::prepare_inherit(bound);
-    let exe = std::env::current_exe().unwrap_or_else(|_| "oxwsgi".into());
+    let exe = crate::python::host::our_binary().unwrap_or_else(|_| "oxwsgi".into());
     crate::logln!("oxwsgi: reloading: executing {} again", exe.display());
     let err = std::os::unix::process::CommandExt::exec(std::process::Command::new(&exe).args(&cfg.argv));
     crate::logln!("oxwsgi: reload failed, cannot execute {}: {}", exe.display(), err);

@@ -28,6 +28,15 @@ fn venv_python(home: &Path) -> Option<PathBuf> {
 /// Initialises CPython for `cfg` and returns with the GIL released.
 /// Must run before any thread is started (we fork later).
 pub fn start(cfg: &Config) -> Result<(), InitError> {
+    // Inside python3 (host.rs) the interpreter is up, the venv chosen and
+    // the GIL released: only our own set-up below remains.
+    if !super::host::hosted() {
+        init(cfg)?;
+    }
+    setup(cfg)
+}
+
+fn init(cfg: &Config) -> Result<(), InitError> {
     // uWSGI honours an activated virtualenv when no home is given; so do we.
     let home = cfg.home.clone().or_else(|| std::env::var_os("VIRTUAL_ENV").map(PathBuf::from));
     let mut program: Option<PathBuf> = None;
@@ -81,6 +90,11 @@ pub fn start(cfg: &Config) -> Result<(), InitError> {
         // From here on the GIL is taken with Python::attach where needed.
         ffi::PyEval_SaveThread();
     }
+    Ok(())
+}
+
+/// sys.path and the uwsgi module, whichever interpreter runs.
+fn setup(cfg: &Config) -> Result<(), InitError> {
     pyo3::Python::attach(|py| -> Result<(), InitError> {
         let sys = py.import("sys").map_err(|e| InitError(format!("cannot import sys: {}", e)))?;
         let path = sys.getattr("path").map_err(|e| InitError(e.to_string()))?;

@@ -163,7 +163,10 @@ def application(environ, start_response):
     if path == "/sys":
         return json_response(start_response, {"prefix": sys.prefix, "path": sys.path, "cwd": os.getcwd(),
                                               "env": {k: os.environ.get(k) for k in ("OXWSGI_T1", "OXWSGI_T2")},
-                                              "pid": os.getpid(), "executable": sys.executable})
+                                              "pid": os.getpid(), "executable": sys.executable,
+                                              "exe": os.readlink("/proc/self/exe"), "argv": sys.argv,
+                                              "comm": open("/proc/self/comm").read().strip(),
+                                              "sigint": ("KeyboardInterrupt" if __import__("signal").getsignal(2) is __import__("signal").default_int_handler else "server")})
     if path == "/status204":
         start_response("204 No Content", [])
         return []

@@ -1,0 +1,38 @@
+//! The command line, shared by the binary (main.rs) and the python3-hosted
+//! extension (python/host.rs).
+
+use crate::options::{Action, parse_args, table};
+
+/// Runs a command line; returns the exit status. With `may_host`, a server
+/// may first move into python3 (python/host.rs), which starts over there.
+pub fn run(args: &[String], may_host: bool) -> i32 {
+    match parse_args(args) {
+        Ok(Action::Help) => print!("{}", table::help_text()),
+        Ok(Action::Version) => println!("oxwsgi {}", env!("CARGO_PKG_VERSION")),
+        Ok(Action::Signal { pidfile, signal }) => {
+            let Some(pid) = crate::master::daemon::read_pidfile(&pidfile) else {
+                crate::logln!("oxwsgi: cannot read a PID from {}", pidfile.display());
+                return 1;
+            };
+            if unsafe { libc::kill(pid, signal) } != 0 {
+                crate::logln!("oxwsgi: cannot signal PID {} (from {}): {}", pid, pidfile.display(), std::io::Error::last_os_error());
+                return 1;
+            }
+        }
+        Ok(Action::Run(cfg)) => {
+            // The Emperor runs no Python: it stays in this binary.
+            if may_host && cfg.emperor.is_none() && !cfg.apps.is_empty() {
+                crate::python::host::hand_over(&cfg, args);
+            }
+            if cfg.show_config {
+                print!("{}", cfg.as_ini());
+            }
+            return crate::master::run(*cfg);
+        }
+        Err(e) => {
+            crate::logln!("oxwsgi: {}", e);
+            return 1;
+        }
+    }
+    0
+}
