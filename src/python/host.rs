@@ -16,13 +16,11 @@
 //! virtualenv, a venv of another Python, OXWSGI_EMBEDDED=1) runs on the
 //! linked interpreter as before (interp.rs).
 
+use super::interp::{BUILD_PYTHON, home, venv_python};
 use crate::options::Config;
 use pyo3::prelude::*;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-
-/// The interpreter this crate was built against (see build.rs).
-const BUILD_PYTHON: &str = env!("OXWSGI_BUILD_PYTHON");
 
 /// Loads the extension from argv[1] and hands it our binary's path and the
 /// arguments. Kept short: it is what `ps` shows after the interpreter.
@@ -46,10 +44,10 @@ pub fn hosted() -> bool {
 }
 
 /// The python to run `cfg` with, if it can host us: the build interpreter,
-/// or a venv's python that is it (a symlink or copy made by `-m venv`).
+/// or a venv's python that is a symlink to it (as `python3 -m venv`
+/// makes them; a `--copies` venv runs on the linked interpreter).
 fn host_python(cfg: &Config) -> Option<PathBuf> {
-    let home = cfg.home.clone().or_else(|| std::env::var_os("VIRTUAL_ENV").map(PathBuf::from));
-    let Some(mut home) = home else { return Some(PathBuf::from(BUILD_PYTHON)) };
+    let Some(mut home) = home(cfg) else { return Some(PathBuf::from(BUILD_PYTHON)) };
     // interp.rs looks for --home after --chdir; so must we.
     if let (true, Some(dir)) = (home.is_relative(), &cfg.chdir) {
         home = dir.join(home);
@@ -57,7 +55,7 @@ fn host_python(cfg: &Config) -> Option<PathBuf> {
     if !home.join("pyvenv.cfg").exists() {
         return None;
     }
-    let py = ["python3", "python"].iter().map(|n| home.join("bin").join(n)).find(|p| p.exists())?;
+    let py = venv_python(&home)?;
     let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,

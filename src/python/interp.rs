@@ -10,7 +10,7 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 /// The interpreter this binary was linked against (see build.rs).
-const BUILD_PYTHON: &str = env!("OXWSGI_BUILD_PYTHON");
+pub(super) const BUILD_PYTHON: &str = env!("OXWSGI_BUILD_PYTHON");
 
 #[derive(Debug)]
 pub struct InitError(pub String);
@@ -21,8 +21,14 @@ impl std::fmt::Display for InitError {
     }
 }
 
-fn venv_python(home: &Path) -> Option<PathBuf> {
+pub(super) fn venv_python(home: &Path) -> Option<PathBuf> {
     ["python3", "python"].iter().map(|n| home.join("bin").join(n)).find(|p| p.exists())
+}
+
+/// The --home to use: uWSGI honours an activated virtualenv when no home
+/// is given; so do we.
+pub(super) fn home(cfg: &Config) -> Option<PathBuf> {
+    cfg.home.clone().or_else(|| std::env::var_os("VIRTUAL_ENV").map(PathBuf::from))
 }
 
 /// Initialises CPython for `cfg` and returns with the GIL released.
@@ -37,8 +43,7 @@ pub fn start(cfg: &Config) -> Result<(), InitError> {
 }
 
 fn init(cfg: &Config) -> Result<(), InitError> {
-    // uWSGI honours an activated virtualenv when no home is given; so do we.
-    let home = cfg.home.clone().or_else(|| std::env::var_os("VIRTUAL_ENV").map(PathBuf::from));
+    let home = home(cfg);
     let mut program: Option<PathBuf> = None;
     let mut python_home: Option<PathBuf> = None;
     if let Some(h) = &home {
