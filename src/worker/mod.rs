@@ -261,7 +261,7 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
     let _ = crate::master::supervisor::master_signals().thread_unblock();
     for b in listen {
         let unix = matches!(b.spec.addr, ListenAddr::Unix(_));
-        let listener = match accept::Listener::new(b.fd, matches!(b.spec.proto, Proto::Http)) {
+        let listener = match accept::Listener::new(b.fd, matches!(b.spec.proto, Proto::Http), unix) {
             Ok(l) => l,
             Err(e) => {
                 crate::logln!("oxwsgi: cannot accept on {}: {}", b.spec.addr, e);
