@@ -1,6 +1,6 @@
 //! oxwsgi: a Python WSGI application server, a drop-in for uWSGI.
 //! See ARCHITECTURE.md for the map.
-pub mod cli;
+pub mod command;
 pub mod emperor;
 pub mod log;
 pub mod master;

@@ -107,7 +107,7 @@ fn main(py: Python<'_>, binary: PathBuf, args: Vec<String>) -> PyResult<()> {
     // `ps -e`, top and pgrep show oxwsgi, not python3.
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of up to 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, c"oxwsgi".as_ptr()) };
-    let code = py.detach(|| crate::cli::run(&args, false));
+    let code = py.detach(|| crate::command::run(&args, false));
     std::process::exit(code)
 }
 

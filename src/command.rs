@@ -1,5 +1,5 @@
-//! The command line, shared by the binary (main.rs) and the python3-hosted
-//! extension (python/host.rs).
+//! Running one command line (parsed by options/), shared by the binary
+//! (main.rs) and the python3-hosted extension (python/host.rs).
 
 use crate::options::{Action, parse_args, table};
 
