@@ -48,6 +48,10 @@ def test_runs_inside_system_python_unless_told_not_to(serve):
         assert info["argv"] == ["oxwsgi"]
         assert "" not in info["path"]
         assert info["sigint"] == "server"  # not python3's KeyboardInterrupt
+    info = sysinfo(serve, "--wsgi-file", APPS / "suite.py", env={"OXWSGI_EMBEDDED": "0"})
+    assert info["exe"] == python
+    info = sysinfo(serve, "--wsgi-file", APPS / "suite.py", env={"OXWSGI_EMBEDDED": "yes"})
+    assert info["exe"] == str(BIN)
     info = sysinfo(serve, "--wsgi-file", APPS / "suite.py", "--home", VENV, env={"OXWSGI_EMBEDDED": "1"})
     assert info["exe"] == str(BIN)
     assert info["prefix"] == str(VENV)

@@ -67,7 +67,8 @@ fn host_python(cfg: &Config) -> Option<PathBuf> {
 /// file); returns only if it cannot, and we go on with the linked
 /// interpreter. Call before anything else is done: the exec starts over.
 pub fn hand_over(cfg: &Config, args: &[String]) {
-    if std::env::var_os("OXWSGI_EMBEDDED").is_some_and(|v| v == "1") {
+    // Any value but empty or 0 asks for the linked interpreter.
+    if std::env::var_os("OXWSGI_EMBEDDED").is_some_and(|v| !v.is_empty() && v != "0") {
         return;
     }
     let Ok(exe) = std::env::current_exe() else { return };

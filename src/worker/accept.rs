@@ -67,8 +67,7 @@ impl Listener {
                     continue;
                 }
             }
-            let unix = self.unix;
-            match ready.try_io(|fd| if unix { accept_unix(fd.get_ref().as_raw_fd()) } else { accept_raw(fd.get_ref().as_raw_fd()) }) {
+            match ready.try_io(|fd| accept_raw(fd.get_ref().as_raw_fd(), !self.unix)) {
                 Ok(r) => return r,
                 Err(_would_block) => continue,
             }
@@ -77,25 +76,18 @@ impl Listener {
 }
 
 /// accept4() with the new socket non-blocking and close-on-exec in the
-/// same call, and the peer's address for TCP.
-fn accept_raw(fd: std::os::fd::RawFd) -> std::io::Result<(OwnedFd, Option<std::net::SocketAddr>)> {
-    // SAFETY: accept4 fills at most `len` bytes of the zeroed storage that
-    // try_init hands us; the new descriptor is ours alone.
-    let (s, addr) = unsafe {
-        socket2::SockAddr::try_init(|storage, len| {
-            let r = libc::accept4(fd, storage as *mut libc::sockaddr, len, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
-            if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(OwnedFd::from_raw_fd(r)) }
-        })?
-    };
+/// same call, and the peer's address if asked for (TCP).
+fn accept_raw(fd: std::os::fd::RawFd, with_addr: bool) -> std::io::Result<(OwnedFd, Option<std::net::SocketAddr>)> {
+    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    let done = |r: libc::c_int| if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(unsafe { OwnedFd::from_raw_fd(r) }) };
+    // SAFETY (both calls): accept4 writes at most `len` bytes into the
+    // zeroed storage that try_init hands us, or nothing without a buffer;
+    // the new descriptor is ours alone.
+    if !with_addr {
+        return Ok((done(unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), flags) })?, None));
+    }
+    let (s, addr) = unsafe { socket2::SockAddr::try_init(|storage, len| done(libc::accept4(fd, storage as *mut libc::sockaddr, len, flags)))? };
     Ok((s, addr.as_socket()))
-}
-
-/// accept4() on a unix socket, without the peer's address.
-fn accept_unix(fd: std::os::fd::RawFd) -> std::io::Result<(OwnedFd, Option<std::net::SocketAddr>)> {
-    // SAFETY: with no address buffer accept4 writes nothing of ours; the
-    // new descriptor is ours alone.
-    let r = unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) };
-    if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok((unsafe { OwnedFd::from_raw_fd(r) }, None)) }
 }
 
 /// Errors after which accepting again at once would spin: out of
