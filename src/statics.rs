@@ -226,12 +226,33 @@ pub fn resolve(cfg: &StaticConfig, path: &[u8]) -> Lookup {
 
 fn builtin_types() -> HashMap<String, String> {
     [
-        ("html", "text/html"), ("htm", "text/html"), ("css", "text/css"), ("js", "text/javascript"), ("mjs", "text/javascript"),
-        ("json", "application/json"), ("txt", "text/plain"), ("xml", "application/xml"), ("svg", "image/svg+xml"),
-        ("png", "image/png"), ("jpg", "image/jpeg"), ("jpeg", "image/jpeg"), ("gif", "image/gif"), ("webp", "image/webp"),
-        ("ico", "image/vnd.microsoft.icon"), ("woff", "font/woff"), ("woff2", "font/woff2"), ("ttf", "font/ttf"),
-        ("pdf", "application/pdf"), ("zip", "application/zip"), ("gz", "application/gzip"), ("wasm", "application/wasm"),
-        ("mp4", "video/mp4"), ("webm", "video/webm"), ("mp3", "audio/mpeg"), ("csv", "text/csv"), ("map", "application/json"),
+        ("html", "text/html"),
+        ("htm", "text/html"),
+        ("css", "text/css"),
+        ("js", "text/javascript"),
+        ("mjs", "text/javascript"),
+        ("json", "application/json"),
+        ("txt", "text/plain"),
+        ("xml", "application/xml"),
+        ("svg", "image/svg+xml"),
+        ("png", "image/png"),
+        ("jpg", "image/jpeg"),
+        ("jpeg", "image/jpeg"),
+        ("gif", "image/gif"),
+        ("webp", "image/webp"),
+        ("ico", "image/vnd.microsoft.icon"),
+        ("woff", "font/woff"),
+        ("woff2", "font/woff2"),
+        ("ttf", "font/ttf"),
+        ("pdf", "application/pdf"),
+        ("zip", "application/zip"),
+        ("gz", "application/gzip"),
+        ("wasm", "application/wasm"),
+        ("mp4", "video/mp4"),
+        ("webm", "video/webm"),
+        ("mp3", "audio/mpeg"),
+        ("csv", "text/csv"),
+        ("map", "application/json"),
     ]
     .into_iter()
     .map(|(e, t)| (e.to_string(), t.to_string()))
@@ -304,10 +325,13 @@ pub fn plan(size: u64, mtime: SystemTime, if_none_match: Option<&[u8]>, if_modif
     let mut headers = format!("Last-Modified: {}\r\nETag: {}\r\nAccept-Ranges: bytes\r\n", http_date(mtime), etag);
     // RFC 9110 13.2.2: If-None-Match first; If-Modified-Since only without it.
     let not_modified = match (if_none_match, if_modified_since) {
-        (Some(inm), _) => inm == b"*" || inm.split(|&c| c == b',').any(|t| {
-            let t = t.trim_ascii();
-            t.strip_prefix(b"W/").unwrap_or(t) == etag.as_bytes()
-        }),
+        (Some(inm), _) => {
+            inm == b"*"
+                || inm.split(|&c| c == b',').any(|t| {
+                    let t = t.trim_ascii();
+                    t.strip_prefix(b"W/").unwrap_or(t) == etag.as_bytes()
+                })
+        }
         (None, Some(ims)) => parse_http_date(ims).is_some_and(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() >= secs),
         _ => false,
     };
@@ -420,10 +444,7 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let mtime = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
         let cfg = StaticConfig {
-            expires: vec![
-                Expires::parse("static-expires", "\\.png$ 60").unwrap(),
-                Expires::parse("static-expires-type-mtime", "text/css=3600").unwrap(),
-            ],
+            expires: vec![Expires::parse("static-expires", "\\.png$ 60").unwrap(), Expires::parse("static-expires-type-mtime", "text/css=3600").unwrap()],
             ..Default::default()
         };
         let f = |name: &str, ty: &str| expires(&cfg, Path::new(name), b"/x", b"/x", ty, mtime, now);

@@ -22,10 +22,7 @@ impl Stamp {
     }
 
     pub fn of(path: &Path) -> Stamp {
-        Stamp(
-            std::fs::symlink_metadata(path).and_then(|m| m.modified()).ok(),
-            std::fs::metadata(path).and_then(|m| m.modified()).ok(),
-        )
+        Stamp(std::fs::symlink_metadata(path).and_then(|m| m.modified()).ok(), std::fs::metadata(path).and_then(|m| m.modified()).ok())
     }
 }
 

@@ -109,4 +109,3 @@ pub fn write_pidfile(path: &Path, atomic: bool) -> Result<(), String> {
 pub fn read_pidfile(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
-

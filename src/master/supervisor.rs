@@ -55,7 +55,9 @@ fn spawn(cfg: &Arc<Config>, bound: &[Bound], apps: &Option<Vec<App>>, slot: &mut
             }
             // If the master dies, so do we (gracefully): no orphan workers.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) };
-            let apps = apps.as_ref().map(|a| pyo3::Python::attach(|py| a.iter().map(|x| App { mountpoint: x.mountpoint.clone(), callable: x.callable.clone_ref(py) }).collect()));
+            let apps = apps
+                .as_ref()
+                .map(|a| pyo3::Python::attach(|py| a.iter().map(|x| App { mountpoint: x.mountpoint.clone(), callable: x.callable.clone_ref(py) }).collect()));
             let code = match worker::run(cfg.clone(), bound, apps, slot.id, || std::process::exit(0)) {
                 worker::Exit::Graceful { .. } => 0,
                 worker::Exit::Failed(e) => {
@@ -105,7 +107,13 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
     loop {
         // Wait for a signal, or the next respawn, at most a second.
         let now = Instant::now();
-        let mut next = slots.iter().filter_map(|s| s.respawn_at).min().map(|t| t.saturating_duration_since(now)).unwrap_or(Duration::from_secs(1)).min(Duration::from_secs(1));
+        let mut next = slots
+            .iter()
+            .filter_map(|s| s.respawn_at)
+            .min()
+            .map(|t| t.saturating_duration_since(now))
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1));
         if let Some(d) = stats.as_ref().and_then(|s| s.next_deadline()) {
             next = next.min(d);
         }
@@ -132,7 +140,11 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                     ending = Some((MasterExit::Stop, Instant::now() + Duration::from_secs(3)));
                 }
                 Some(Signal::SIGUSR1) => {
-                    crate::logln!("oxwsgi: master (pid {}): {} workers; each logs its own numbers", std::process::id(), slots.iter().filter(|s| s.pid.is_some()).count());
+                    crate::logln!(
+                        "oxwsgi: master (pid {}): {} workers; each logs its own numbers",
+                        std::process::id(),
+                        slots.iter().filter(|s| s.pid.is_some()).count()
+                    );
                     signal_all(&slots, Signal::SIGUSR1);
                 }
                 Some(Signal::SIGTTIN) if ending.is_none() && slots.len() >= crate::master::worker_capacity(&cfg) => {

@@ -42,7 +42,12 @@ pub fn bind_all(listeners: &[Listener], backlog: i32, chmod: Option<u32>, chown:
                     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
                     set_cloexec(&fd);
                     let port = match &l.addr {
-                        ListenAddr::Tcp(_) => Socket::from(fd.try_clone().unwrap()).local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.port().to_string()).unwrap_or_default(),
+                        ListenAddr::Tcp(_) => Socket::from(fd.try_clone().unwrap())
+                            .local_addr()
+                            .ok()
+                            .and_then(|a| a.as_socket())
+                            .map(|a| a.port().to_string())
+                            .unwrap_or_default(),
                         ListenAddr::Unix(_) => String::new(),
                     };
                     Bound { fd, spec: l.clone(), port }
@@ -87,7 +92,8 @@ pub fn bind_one(l: &Listener, backlog: i32, chmod: Option<u32>, chown: Option<&s
             s.bind(&sa).map_err(|e| format!("cannot bind unix socket {}: {}", path.display(), e))?;
             s.listen(backlog).map_err(|e| format!("cannot listen on {}: {}", path.display(), e))?;
             if let Some(mode) = chmod {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| format!("--chmod-socket {:o} on {}: {}", mode, path.display(), e))?;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| format!("--chmod-socket {:o} on {}: {}", mode, path.display(), e))?;
             }
             if let Some(owner) = chown {
                 let (u, g) = match owner.split_once(':') {

@@ -63,7 +63,10 @@ pub fn read_args<S: AsRef<str>>(args: &[S], col: &mut Collector) -> Result<(), C
         } else if let Some(format) = ini::Format::of_path(arg) {
             ini::read_config(format, arg, col, 0, Some(origin))?;
         } else {
-            return Err(ConfigError::new(Some(origin), format!("unexpected argument '{}': options start with --, config files end in .ini, .yaml or .json", arg)));
+            return Err(ConfigError::new(
+                Some(origin),
+                format!("unexpected argument '{}': options start with --, config files end in .ini, .yaml or .json", arg),
+            ));
         }
         i += 1;
     }

@@ -188,10 +188,7 @@ where
     let v = o.value.as_deref().unwrap_or("");
     match v.trim().parse::<T>() {
         Ok(n) if n >= min => Ok(n),
-        _ => Err(ConfigError::new(
-            Some(o.origin.clone()),
-            format!("option '{}' takes a whole number of at least {}, not '{}'", o.spec.name, min, v),
-        )),
+        _ => Err(ConfigError::new(Some(o.origin.clone()), format!("option '{}' takes a whole number of at least {}, not '{}'", o.spec.name, min, v))),
     }
 }
 
@@ -280,9 +277,12 @@ impl Config {
                 "chmod-socket" => {
                     c.chmod_socket = match o.value.as_deref() {
                         None | Some("") | Some("true") => Some(0o666),
-                        Some(m) => Some(u32::from_str_radix(m, 8).ok().filter(|m| *m <= 0o777).ok_or_else(|| {
-                            err(format!("chmod-socket takes an octal mode such as 664, not '{}'", m))
-                        })?),
+                        Some(m) => Some(
+                            u32::from_str_radix(m, 8)
+                                .ok()
+                                .filter(|m| *m <= 0o777)
+                                .ok_or_else(|| err(format!("chmod-socket takes an octal mode such as 664, not '{}'", m)))?,
+                        ),
                     }
                 }
                 "chown-socket" => c.chown_socket = Some(val()),
@@ -333,13 +333,24 @@ impl Config {
                     if !prefix.starts_with('/') {
                         return Err(err(format!("{}: the prefix '{}' must start with /", o.spec.name, prefix)));
                     }
-                    c.statics.maps.push(crate::statics::StaticMap { prefix: prefix.to_string(), dir: PathBuf::from(dir), keep_prefix: o.spec.name == "static-map2" });
+                    c.statics.maps.push(crate::statics::StaticMap {
+                        prefix: prefix.to_string(),
+                        dir: PathBuf::from(dir),
+                        keep_prefix: o.spec.name == "static-map2",
+                    });
                     c.statics.maps.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
                 }
                 "check-static" => c.statics.check.push(PathBuf::from(val())),
                 "static-index" => c.statics.index.push(val()),
                 "static-safe" => c.statics.safe.push(PathBuf::from(val())),
-                "static-expires-type" | "static-expires-type-mtime" | "static-expires" | "static-expires-mtime" | "static-expires-uri" | "static-expires-uri-mtime" | "static-expires-path-info" | "static-expires-path-info-mtime" => {
+                "static-expires-type"
+                | "static-expires-type-mtime"
+                | "static-expires"
+                | "static-expires-mtime"
+                | "static-expires-uri"
+                | "static-expires-uri-mtime"
+                | "static-expires-path-info"
+                | "static-expires-path-info-mtime" => {
                     c.statics.expires.push(crate::statics::Expires::parse(o.spec.name, &val()).map_err(err)?);
                     c.statics.expires.sort_by_key(|e| e.rank());
                 }
@@ -366,16 +377,14 @@ impl Config {
                 }
                 // Handled while reading, or documented no-ops.
                 "show-config" => c.show_config = flag(),
-                "ini" | "yaml" | "json" | "help" | "version" | "reload" | "stop" | "set-placeholder" | "strict" | "need-app" | "enable-threads" | "single-interpreter" | "die-on-term" => {}
+                "ini" | "yaml" | "json" | "help" | "version" | "reload" | "stop" | "set-placeholder" | "strict" | "need-app" | "enable-threads"
+                | "single-interpreter" | "die-on-term" => {}
                 other => return Err(err(format!("option '{}' is not supported yet by oxwsgi", other))),
             }
         }
         if c.harakiri > 0 && !c.master && c.processes == 1 {
             let o = opts.iter().rev().find(|o| o.spec.name == "harakiri").unwrap();
-            return Err(ConfigError::new(
-                Some(o.origin.clone()),
-                "--harakiri needs --master: a stuck worker is killed and the master starts a new one",
-            ));
+            return Err(ConfigError::new(Some(o.origin.clone()), "--harakiri needs --master: a stuck worker is killed and the master starts a new one"));
         }
         if !c.touch_reload.is_empty() && !c.master && c.processes == 1 {
             let o = opts.iter().rev().find(|o| o.spec.name == "touch-reload").unwrap();

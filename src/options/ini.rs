@@ -110,7 +110,15 @@ pub fn parse_ini(text: &str, path: &Path, section: &str, col: &mut Collector, de
 /// Applies one `key = value` of a config file: expands the value, follows
 /// includes (`ini`, `yaml`, `json`), records placeholders, and pushes the
 /// option. Shared by the three formats.
-pub(super) fn apply_key(key: &str, value: Option<&str>, path: &Path, origin: Origin, col: &mut Collector, placeholders: &HashSet<String>, depth: usize) -> Result<(), ConfigError> {
+pub(super) fn apply_key(
+    key: &str,
+    value: Option<&str>,
+    path: &Path,
+    origin: Origin,
+    col: &mut Collector,
+    placeholders: &HashSet<String>,
+    depth: usize,
+) -> Result<(), ConfigError> {
     let value = match value {
         Some(v) => Some(expand(v, path, col, &origin)?),
         None => None,
@@ -195,9 +203,10 @@ fn expand(v: &str, path: &Path, col: &Collector, origin: &Origin) -> Result<Stri
                     '(' => {
                         let close = v[i..].find(')').ok_or_else(|| ConfigError::new(Some(origin.clone()), "unterminated %( placeholder"))?;
                         let name = v[i + 2..i + close].trim();
-                        let val = col.placeholders.get(name).ok_or_else(|| {
-                            ConfigError::new(Some(origin.clone()), format!("placeholder %({}) is not defined before this line", name))
-                        })?;
+                        let val = col
+                            .placeholders
+                            .get(name)
+                            .ok_or_else(|| ConfigError::new(Some(origin.clone()), format!("placeholder %({}) is not defined before this line", name)))?;
                         out.push_str(val);
                         while let Some(&(j, _)) = chars.peek() {
                             chars.next();
@@ -291,7 +300,9 @@ mod tests {
 
     #[test]
     fn booleans() {
-        for (v, want) in [("true", "true"), ("yes", "true"), ("on", "true"), ("1", "true"), ("false", "false"), ("no", "false"), ("off", "false"), ("0", "false")] {
+        for (v, want) in
+            [("true", "true"), ("yes", "true"), ("on", "true"), ("1", "true"), ("false", "false"), ("no", "false"), ("off", "false"), ("0", "false")]
+        {
             let c = parse(&format!("[uwsgi]\nmaster = {}\n", v), "uwsgi").unwrap();
             assert_eq!(c.opts[0].value.as_deref(), Some(want), "{v}");
         }

@@ -75,7 +75,10 @@ impl std::error::Error for ConfigError {}
 pub enum Action {
     Run(Box<Config>),
     /// --reload/--stop PIDFILE: signal a running instance.
-    Signal { pidfile: std::path::PathBuf, signal: i32 },
+    Signal {
+        pidfile: std::path::PathBuf,
+        signal: i32,
+    },
     Help,
     Version,
 }
@@ -91,16 +94,15 @@ impl Collector {
     pub fn push(&mut self, spec: &'static OptSpec, value: Option<String>, origin: Origin) -> Result<(), ConfigError> {
         use table::{Kind, Support};
         if let Support::NotYet = spec.support {
-            return Err(ConfigError::new(
-                Some(origin),
-                format!("option '{}' is not supported yet by oxwsgi; remove it from your configuration", spec.name),
-            ));
+            return Err(ConfigError::new(Some(origin), format!("option '{}' is not supported yet by oxwsgi; remove it from your configuration", spec.name)));
         }
         let value = match (spec.kind, value) {
             (Kind::Value | Kind::List, None) => {
                 return Err(ConfigError::new(Some(origin), format!("option '{}' needs a value", spec.name)));
             }
-            (Kind::Flag, Some(v)) => Some(parse_bool(&v).map_err(|e| ConfigError::new(Some(origin.clone()), format!("option '{}': {}", spec.name, e)))?.to_string()),
+            (Kind::Flag, Some(v)) => {
+                Some(parse_bool(&v).map_err(|e| ConfigError::new(Some(origin.clone()), format!("option '{}': {}", spec.name, e)))?.to_string())
+            }
             (_, v) => v,
         };
         if spec.name == "set-placeholder" {

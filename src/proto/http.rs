@@ -303,7 +303,8 @@ pub fn percent_decode(src: &[u8], out: &mut Vec<u8>) {
     let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let mut i = 0;
     while i < src.len() {
-        if src[i] == b'%' && i + 2 < src.len()
+        if src[i] == b'%'
+            && i + 2 < src.len()
             && let (Some(a), Some(b)) = (hex(src[i + 1]), hex(src[i + 2]))
         {
             out.push(a << 4 | b);
@@ -533,7 +534,9 @@ mod tests {
 
     #[test]
     fn simple_get() {
-        let (r, v) = parse("GET /a%20b/c?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8000\r\nX-Thing: 1\r\nx-thing: 2\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n").unwrap().unwrap();
+        let (r, v) = parse("GET /a%20b/c?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8000\r\nX-Thing: 1\r\nx-thing: 2\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(r.framing, Framing::None);
         assert!(r.keep_alive && r.http11 && !r.is_head);
         assert_eq!(get(&v, "REQUEST_METHOD"), Some("GET"));

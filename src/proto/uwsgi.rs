@@ -34,11 +34,7 @@ impl std::fmt::Display for UwsgiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             UwsgiError::UnsupportedModifier(m) => write!(f, "unsupported uwsgi modifier1 {} (only 0, WSGI, is served)", m),
-            UwsgiError::TooLarge { size, limit } => write!(
-                f,
-                "invalid request block size: {} (max {}); raise --buffer-size (at most 65535)",
-                size, limit
-            ),
+            UwsgiError::TooLarge { size, limit } => write!(f, "invalid request block size: {} (max {}); raise --buffer-size (at most 65535)", size, limit),
             UwsgiError::Truncated { offset } => write!(f, "malformed uwsgi vars block: truncated at byte {}", offset),
             UwsgiError::BadContentLength => write!(f, "invalid CONTENT_LENGTH in uwsgi vars"),
         }
@@ -84,9 +80,7 @@ pub fn parse_vars(data: &[u8], vars: &mut Vars) -> Result<(), UwsgiError> {
 pub fn content_length(vars: &Vars) -> Result<u64, UwsgiError> {
     match vars.get(b"CONTENT_LENGTH") {
         None | Some(b"") => Ok(0),
-        Some(v) if v.len() <= 19 && v.iter().all(u8::is_ascii_digit) => {
-            std::str::from_utf8(v).unwrap().parse().map_err(|_| UwsgiError::BadContentLength)
-        }
+        Some(v) if v.len() <= 19 && v.iter().all(u8::is_ascii_digit) => std::str::from_utf8(v).unwrap().parse().map_err(|_| UwsgiError::BadContentLength),
         Some(_) => Err(UwsgiError::BadContentLength),
     }
 }

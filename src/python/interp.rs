@@ -51,9 +51,10 @@ fn init(cfg: &Config) -> Result<(), InitError> {
             return Err(InitError(format!("--home {}: no such directory; point it at a virtualenv (python3 -m venv DIR)", h.display())));
         }
         if h.join("pyvenv.cfg").exists() {
-            program = Some(venv_python(h).ok_or_else(|| {
-                InitError(format!("--home {}: has pyvenv.cfg but no bin/python3; recreate it with python3 -m venv", h.display()))
-            })?);
+            program = Some(
+                venv_python(h)
+                    .ok_or_else(|| InitError(format!("--home {}: has pyvenv.cfg but no bin/python3; recreate it with python3 -m venv", h.display())))?,
+            );
         } else {
             python_home = Some(h.clone());
         }
@@ -86,11 +87,7 @@ fn init(cfg: &Config) -> Result<(), InitError> {
         ffi::PyConfig_Clear(config);
         if ffi::PyStatus_Exception(st) != 0 {
             let msg = if st.err_msg.is_null() { "unknown error".to_string() } else { std::ffi::CStr::from_ptr(st.err_msg).to_string_lossy().into_owned() };
-            return Err(InitError(format!(
-                "cannot start Python ({}){}",
-                msg,
-                home.map(|h| format!("; check --home {}", h.display())).unwrap_or_default()
-            )));
+            return Err(InitError(format!("cannot start Python ({}){}", msg, home.map(|h| format!("; check --home {}", h.display())).unwrap_or_default())));
         }
         // From here on the GIL is taken with Python::attach where needed.
         ffi::PyEval_SaveThread();
@@ -112,6 +109,7 @@ fn setup(cfg: &Config) -> Result<(), InitError> {
         for (i, p) in front.iter().enumerate() {
             path.call_method1("insert", (i, p)).map_err(|e| InitError(e.to_string()))?;
         }
-        super::uwsgi_module::install(py, &cfg.raw_opts, cfg.processes, std::process::id()).map_err(|e| InitError(format!("cannot create the uwsgi module: {}", e)))
+        super::uwsgi_module::install(py, &cfg.raw_opts, cfg.processes, std::process::id())
+            .map_err(|e| InitError(format!("cannot create the uwsgi module: {}", e)))
     })
 }

@@ -49,13 +49,10 @@ pub fn load_apps(py: Python<'_>, specs: &[AppSpec]) -> Result<Vec<App>, String> 
     let mut apps = Vec::new();
     for spec in specs {
         let (res, what) = match &spec.source {
-            AppSource::File { path, callable } => (
-                loader.getattr("load_file").and_then(|f| f.call1((path.display().to_string(), callable))),
-                format!("--wsgi-file {}", path.display()),
-            ),
-            AppSource::Module { module, callable } => {
-                (loader.getattr("load_module").and_then(|f| f.call1((module, callable))), format!("--module {}", module))
+            AppSource::File { path, callable } => {
+                (loader.getattr("load_file").and_then(|f| f.call1((path.display().to_string(), callable))), format!("--wsgi-file {}", path.display()))
             }
+            AppSource::Module { module, callable } => (loader.getattr("load_module").and_then(|f| f.call1((module, callable))), format!("--module {}", module)),
         };
         match res {
             Ok(app) => {

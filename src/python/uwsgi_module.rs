@@ -76,7 +76,10 @@ fn logvars(py: Python<'_>) -> PyResult<Py<PyDict>> {
 
 #[pyfunction]
 fn __getattr__(name: &str) -> PyResult<Py<PyAny>> {
-    Err(PyAttributeError::new_err(format!("uwsgi.{} is not provided by oxwsgi (it implements: opt, numproc, version, worker_id, masterpid, request_id, reload, log, set_logvar, get_logvar)", name)))
+    Err(PyAttributeError::new_err(format!(
+        "uwsgi.{} is not provided by oxwsgi (it implements: opt, numproc, version, worker_id, masterpid, request_id, reload, log, set_logvar, get_logvar)",
+        name
+    )))
 }
 
 /// Creates the module and puts it in sys.modules. `opts` are the options

@@ -161,9 +161,13 @@ pub fn prometheus(board: &Board, inst: &Instance) -> String {
     per_worker(&mut o, "requests_in_flight", "gauge", "Requests being served now.", &|w| w.in_flight.load(Relaxed).to_string());
     per_worker(&mut o, "exceptions_total", "counter", "Requests whose app raised an exception.", &|w| w.exceptions.load(Relaxed).to_string());
     per_worker(&mut o, "harakiri_total", "counter", "Requests interrupted by --harakiri.", &|w| w.harakiri.load(Relaxed).to_string());
-    per_worker(&mut o, "static_requests_total", "counter", "Requests answered from --static-map and friends.", &|w| w.static_requests.load(Relaxed).to_string());
+    per_worker(&mut o, "static_requests_total", "counter", "Requests answered from --static-map and friends.", &|w| {
+        w.static_requests.load(Relaxed).to_string()
+    });
     per_worker(&mut o, "tx_bytes_total", "counter", "Response bytes written.", &|w| w.tx.load(Relaxed).to_string());
-    per_worker(&mut o, "gil_wait_seconds_total", "counter", "Time Python threads waited to take the GIL before running the app.", &|w| format!("{}", w.gil_wait_ns.load(Relaxed) as f64 / 1e9));
+    per_worker(&mut o, "gil_wait_seconds_total", "counter", "Time Python threads waited to take the GIL before running the app.", &|w| {
+        format!("{}", w.gil_wait_ns.load(Relaxed) as f64 / 1e9)
+    });
     per_worker(&mut o, "worker_rss_bytes", "gauge", "Resident memory of the worker (0 while it is not running).", &|w| worker_memory(w).0.to_string());
     per_worker(&mut o, "worker_spawns_total", "counter", "Times the worker was started.", &|w| w.respawn_count.load(Relaxed).to_string());
     family(&mut o, "worker_respawns_total", "counter", "Workers replaced, by cause.");

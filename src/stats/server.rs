@@ -172,7 +172,9 @@ impl Server {
                         http_response("405 Method Not Allowed", "text/plain", "only GET\n")
                     } else {
                         match (kind, path.as_str()) {
-                            (Kind::Metrics, "/" | "/metrics") | (Kind::Stats { .. }, "/metrics") => http_response("200 OK", PROMETHEUS, &self.body(Kind::Metrics)),
+                            (Kind::Metrics, "/" | "/metrics") | (Kind::Stats { .. }, "/metrics") => {
+                                http_response("200 OK", PROMETHEUS, &self.body(Kind::Metrics))
+                            }
                             (Kind::Metrics, _) => http_response("404 Not Found", "text/plain", "the metrics are at /metrics\n"),
                             (Kind::Stats { .. }, _) => http_response("200 OK", "application/json", &self.body(kind)),
                         }

@@ -2,21 +2,21 @@
 //! the GIL, hand it to the Python threads, write the answer, repeat while
 //! keep-alive allows.
 
+use super::Shared;
 use super::body::{BodyError, Limits, read_body};
 use super::respond::{Outcome, ReqMeta, Source, write_response, write_simple};
-use crate::wsgi::environ::ConnEnv;
-use crate::wsgi::responder::Sink;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use super::stream::Stream;
-use super::Shared;
 use crate::log::RequestLog;
 use crate::proto::http::{self, ConnInfo, Framing};
 use crate::proto::uwsgi;
 use crate::proto::vars::Vars;
+use crate::wsgi::environ::ConnEnv;
+use crate::wsgi::responder::Sink;
 use crate::wsgi::{Body, Job};
 use bytes::BytesMut;
+use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -161,7 +161,13 @@ fn memory_report(slot: Option<&crate::stats::board::WorkerSlot>) -> (u64, u64) {
 /// answer, so we half-close and drain what is in flight for a moment.
 /// Boxed: a rare path whose state would otherwise swell every connection's
 /// future (spawning a connection copies its whole future).
-fn refuse<'a>(s: &'a mut Stream, http11: bool, status: &'a str, why: &'a str, t: &'a Timeouts) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>> {
+fn refuse<'a>(
+    s: &'a mut Stream,
+    http11: bool,
+    status: &'a str,
+    why: &'a str,
+    t: &'a Timeouts,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>> {
     Box::pin(refuse_now(s, http11, status, why, t))
 }
 
@@ -273,7 +279,11 @@ async fn static_error(s: &mut Stream, meta: &ReqMeta<'_>, status: &'static str) 
 }
 
 fn log_refusal(peer: &Peer, what: &str, why: &str) {
-    let who = if peer.addr.is_empty() { format!("a client of {}", String::from_utf8_lossy(&peer.server_name)) } else { String::from_utf8_lossy(&peer.addr).into_owned() };
+    let who = if peer.addr.is_empty() {
+        format!("a client of {}", String::from_utf8_lossy(&peer.server_name))
+    } else {
+        String::from_utf8_lossy(&peer.addr).into_owned()
+    };
     crate::logln!("oxwsgi: {} from {}: {}", what, who, why);
 }
 
@@ -359,7 +369,8 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
     let mut buf = BytesMut::with_capacity(8192);
     let t = &sh.timeouts;
     let limits = Limits { post_buffering: sh.cfg.post_buffering, limit_post: sh.cfg.limit_post, read_timeout: t.io };
-    let info = ConnInfo { remote_addr: &peer.addr, remote_port: &peer.port, server_name: &peer.server_name, server_port: &peer.server_port, url_scheme_https: false };
+    let info =
+        ConnInfo { remote_addr: &peer.addr, remote_port: &peer.port, server_name: &peer.server_name, server_port: &peer.server_port, url_scheme_https: false };
     let mut first = true;
     let mut served = 0u64;
     let mut reuse = Reuse::default();

@@ -20,8 +20,8 @@ use pool::{PyPool, Submitter};
 use pyo3::prelude::*;
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use stream::Stream;
 use tokio::sync::watch;
@@ -77,7 +77,13 @@ impl Shared {
         } else if self.cfg.reload_on_rss_mb > 0 && !young() {
             let rss = rss_bytes();
             if rss > self.cfg.reload_on_rss_mb * 1024 * 1024 {
-                crate::logln!("oxwsgi: worker {} (pid {}) has {} MB resident, past --reload-on-rss {}: retiring", self.worker_id, self.pid, rss >> 20, self.cfg.reload_on_rss_mb);
+                crate::logln!(
+                    "oxwsgi: worker {} (pid {}) has {} MB resident, past --reload-on-rss {}: retiring",
+                    self.worker_id,
+                    self.pid,
+                    rss >> 20,
+                    self.cfg.reload_on_rss_mb
+                );
                 crate::stats::retiring(crate::stats::Cause::ReloadOnRss);
                 let _ = self.stop_tx.send(true);
             }
@@ -296,7 +302,12 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
                                     Some(ip) => ip.clone(),
                                     None => sock.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.ip().to_string()).unwrap_or_default().into_bytes(),
                                 };
-                                conn::Peer { addr: addr.ip().to_string().into_bytes(), port: addr.port().to_string().into_bytes(), server_name, server_port: port.clone() }
+                                conn::Peer {
+                                    addr: addr.ip().to_string().into_bytes(),
+                                    port: addr.port().to_string().into_bytes(),
+                                    server_name,
+                                    server_port: port.clone(),
+                                }
                             }
                             None => conn::Peer { addr: Vec::new(), port: Vec::new(), server_name: name.clone(), server_port: Vec::new() },
                         };
@@ -414,4 +425,3 @@ async fn run_conn(sh: &Rc<Shared>, s: Stream, peer: conn::Peer, proto: Proto) {
 pub(crate) async fn poll_once<F: std::future::Future + ?Sized>(mut f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
     std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx))).await
 }
-

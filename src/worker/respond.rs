@@ -4,12 +4,12 @@
 
 use super::pool::Inline;
 use super::stream::Stream;
-use crate::wsgi::call::Continuation;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use crate::proto::http::{self, BodyFraming};
+use crate::wsgi::call::Continuation;
 use crate::wsgi::{RespEvent, ResponseHead};
+use std::collections::VecDeque;
 use std::io::IoSlice;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -242,9 +242,7 @@ pub async fn write_response(s: &mut Stream, mut rx: Source<'_>, meta: &ReqMeta<'
                 out.body_bytes += len;
             }
             Some(RespEvent::End) => {
-                if chunked
-                    && let Err(e) = write_timed(s, &[http::LAST_CHUNK], meta.write_timeout).await
-                {
+                if chunked && let Err(e) = write_timed(s, &[http::LAST_CHUNK], meta.write_timeout).await {
                     out.broken = Some(why(&e));
                     return out;
                 }

@@ -96,7 +96,15 @@ impl EnvironCtx {
     /// Builds the environ for one request. `script_name_len` splits
     /// PATH_INFO for --manage-script-name. `conn`: what the request's
     /// keep-alive connection remembers of its previous request.
-    pub fn build<'py>(&self, py: Python<'py>, vars: &Vars, body: Body, https: bool, script_name_len: Option<usize>, conn: Option<&mut ConnEnv>) -> PyResult<Bound<'py, PyDict>> {
+    pub fn build<'py>(
+        &self,
+        py: Python<'py>,
+        vars: &Vars,
+        body: Body,
+        https: bool,
+        script_name_len: Option<usize>,
+        conn: Option<&mut ConnEnv>,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let env = match conn {
             Some(c) if script_name_len.is_none() => self.build_cached(py, vars, https, c)?,
             _ => self.build_fresh(py, vars, https, script_name_len, None)?.0,
@@ -113,7 +121,14 @@ impl EnvironCtx {
     /// The template plus every variable (and wsgi.url_scheme); also says
     /// whether the scheme is https. With `record`, each variable's name
     /// and str are kept there as they are set (see ConnEnv).
-    fn build_fresh<'py>(&self, py: Python<'py>, vars: &Vars, https: bool, script_name_len: Option<usize>, mut record: Option<&mut Vec<Entry>>) -> PyResult<(Bound<'py, PyDict>, bool)> {
+    fn build_fresh<'py>(
+        &self,
+        py: Python<'py>,
+        vars: &Vars,
+        https: bool,
+        script_name_len: Option<usize>,
+        mut record: Option<&mut Vec<Entry>>,
+    ) -> PyResult<(Bound<'py, PyDict>, bool)> {
         let env = self.template.bind(py).copy()?;
         let mut scheme_https = https;
         // One lock per request; Python threads hold the GIL here anyway.

@@ -54,7 +54,11 @@ pub enum RespEvent {
     Head(ResponseHead),
     Data(Vec<u8>),
     /// Send this file range with sendfile (wsgi.file_wrapper).
-    File { file: std::fs::File, offset: u64, len: u64 },
+    File {
+        file: std::fs::File,
+        offset: u64,
+        len: u64,
+    },
     End,
     /// The app failed: a 500 if nothing was sent yet, else the connection
     /// is cut so the client cannot take a truncated body for a whole one.

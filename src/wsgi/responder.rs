@@ -225,7 +225,9 @@ fn with_current<T>(f: impl FnOnce(&mut Responder) -> PyResult<T>) -> PyResult<T>
     // SAFETY: a Slot is CURRENT only between Serving::enter and the end of
     // the guard or the Slot's drop, whichever is first (see Slot's Drop).
     let slot = unsafe { &*p };
-    let mut me = slot.try_borrow_mut().map_err(|_| PyRuntimeError::new_err("start_response() or write() called while the server was busy with the same response (from a headers iterable?)"))?;
+    let mut me = slot.try_borrow_mut().map_err(|_| {
+        PyRuntimeError::new_err("start_response() or write() called while the server was busy with the same response (from a headers iterable?)")
+    })?;
     f(&mut me)
 }
 
@@ -242,7 +244,12 @@ fn write_fn(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 
 #[pyfunction]
 #[pyo3(signature = (status, headers, exc_info=None))]
-fn start_response<'py>(py: Python<'py>, status: &Bound<'py, PyAny>, headers: &Bound<'py, PyAny>, exc_info: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+fn start_response<'py>(
+    py: Python<'py>,
+    status: &Bound<'py, PyAny>,
+    headers: &Bound<'py, PyAny>,
+    exc_info: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     let exc_info = exc_info.filter(|e| !e.is_none());
     let (head_sent, has_head) = with_current(|me| Ok((me.head_sent, me.head.is_some())))?;
     match exc_info {
@@ -282,7 +289,8 @@ static TOKEN: [bool; 256] = {
     let mut i = 0;
     while i < 256 {
         let c = i as u8;
-        t[i] = c.is_ascii_alphanumeric() || matches!(c, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
+        t[i] =
+            c.is_ascii_alphanumeric() || matches!(c, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
         i += 1;
     }
     t
@@ -311,7 +319,8 @@ fn latin1_bytes<'a>(s: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a [u8]> {
 /// bad header is the app's 500, never a broken response on the wire.
 fn validate_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<ResponseHead> {
     let st = latin1_bytes(status, "status")?.to_vec();
-    let ok = st.len() >= 3 && st[..3].iter().all(u8::is_ascii_digit) && (st.len() == 3 || st[3] == b' ') && !st.iter().any(|&c| c < 0x20 && c != b'\t' || c == 0x7f);
+    let ok =
+        st.len() >= 3 && st[..3].iter().all(u8::is_ascii_digit) && (st.len() == 3 || st[3] == b' ') && !st.iter().any(|&c| c < 0x20 && c != b'\t' || c == 0x7f);
     if !ok {
         return Err(PyValueError::new_err(format!("invalid status {:?}: use '200 OK'", String::from_utf8_lossy(&st))));
     }
