@@ -76,6 +76,20 @@ impl RequestLog<'_> {
     }
 }
 
+/// Writes one log line with a single write(2): several processes (master,
+/// workers, vassals) share stderr, and a line written in pieces would
+/// interleave with theirs.
+pub fn write_line(mut s: String) {
+    s.push('\n');
+    let _ = std::io::stderr().write_all(s.as_bytes());
+}
+
+/// `eprintln!` that writes the line at once (see `write_line`).
+#[macro_export]
+macro_rules! logln {
+    ($($t:tt)*) => { $crate::log::write_line(format!($($t)*)) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,18 +121,4 @@ mod tests {
         assert!(line.starts_with("[pid: 42|app: 0|req: 3/7] 127.0.0.1 () {20 vars in 300 bytes} ["), "{line}");
         assert!(line.ends_with("] GET /x?y => generated 11 bytes in 2 msecs (HTTP/1.1 200) 1 headers in 44 bytes (1 switches on core 0)\n"), "{line}");
     }
-}
-
-/// Writes one log line with a single write(2): several processes (master,
-/// workers, vassals) share stderr, and a line written in pieces would
-/// interleave with theirs.
-pub fn write_line(mut s: String) {
-    s.push('\n');
-    let _ = std::io::stderr().write_all(s.as_bytes());
-}
-
-/// `eprintln!` that writes the line at once (see `write_line`).
-#[macro_export]
-macro_rules! logln {
-    ($($t:tt)*) => { $crate::log::write_line(format!($($t)*)) };
 }

@@ -180,7 +180,7 @@ impl StaticConfig {
 #[derive(Debug)]
 pub enum Lookup {
     /// Serve this regular file (found under this root).
-    File(PathBuf, std::fs::Metadata, PathBuf),
+    File(Box<(PathBuf, std::fs::Metadata, PathBuf)>),
     /// Refused: a `..` segment, a NUL, or a symlink out of the root.
     Forbidden,
     /// A directory without an index file.
@@ -219,7 +219,7 @@ pub fn resolve(cfg: &StaticConfig, path: &[u8]) -> Lookup {
             continue;
         };
         // Symlinks may not lead out of the root, unless into --static-safe.
-        return if inside(cfg, &file, root) { Lookup::File(file, meta, root.to_path_buf()) } else { Lookup::Forbidden };
+        return if inside(cfg, &file, root) { Lookup::File(Box::new((file, meta, root.to_path_buf()))) } else { Lookup::Forbidden };
     }
     Lookup::Pass
 }
@@ -396,8 +396,8 @@ mod tests {
             index: vec!["index.html".into()],
             ..Default::default()
         };
-        assert!(matches!(resolve(&cfg, b"/static/a.css"), Lookup::File(p, ..) if p.ends_with("a.css")));
-        assert!(matches!(resolve(&cfg, b"/static/withindex/"), Lookup::File(p, ..) if p.ends_with("index.html")));
+        assert!(matches!(resolve(&cfg, b"/static/a.css"), Lookup::File(f) if f.0.ends_with("a.css")));
+        assert!(matches!(resolve(&cfg, b"/static/withindex/"), Lookup::File(f) if f.0.ends_with("index.html")));
         assert!(matches!(resolve(&cfg, b"/static/sub"), Lookup::NotFound));
         assert!(matches!(resolve(&cfg, b"/static/missing.css"), Lookup::Pass));
         assert!(matches!(resolve(&cfg, b"/staticx/a.css"), Lookup::Pass));

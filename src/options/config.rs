@@ -181,9 +181,9 @@ impl Default for Config {
     }
 }
 
-fn num<T: std::str::FromStr>(o: &RawOpt, min: T) -> Result<T, ConfigError>
+fn num<T>(o: &RawOpt, min: T) -> Result<T, ConfigError>
 where
-    T: PartialOrd + std::fmt::Display + Copy,
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
     let v = o.value.as_deref().unwrap_or("");
     match v.trim().parse::<T>() {

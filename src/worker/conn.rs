@@ -66,6 +66,7 @@ impl Reuse {
 }
 
 /// Hands the request to Python and writes its response; logs the line.
+#[allow(clippy::too_many_arguments)]
 async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Body, meta: ReqMeta<'_>, started: Option<Instant>, reuse: &mut Reuse) -> Outcome {
     let log_info = (!sh.cfg.disable_logging).then(|| {
         (
@@ -204,7 +205,7 @@ async fn serve_static(sh: &Shared, s: &mut Stream, vars: &Vars, meta: &ReqMeta<'
     let path_info = vars.get(b"PATH_INFO")?;
     let (path, metadata, root) = match resolve(&sh.cfg.statics, path_info) {
         Lookup::Pass => return None,
-        Lookup::File(p, m, r) => (p, m, r),
+        Lookup::File(f) => *f,
         Lookup::Forbidden => return Some(static_error(s, meta, "403 Forbidden").await),
         Lookup::NotFound => return Some(static_error(s, meta, "404 Not Found").await),
     };

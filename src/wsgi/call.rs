@@ -212,10 +212,7 @@ fn try_sendfile(py: Python<'_>, fw: &FileWrapper, responder: &Slot) -> PyResult<
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Ok(false);
     }
-    let offset = match f.call_method0("tell").and_then(|t| t.extract::<u64>()) {
-        Ok(o) => o,
-        Err(_) => 0,
-    };
+    let offset: u64 = f.call_method0("tell").and_then(|t| t.extract::<u64>()).unwrap_or_default();
     let mut len = (st.st_size as u64).saturating_sub(offset);
     let file = std::fs::File::from(bfd.try_clone_to_owned().map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?);
     let _ = file.as_raw_fd();

@@ -184,7 +184,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         // Never leave CURRENT pointing at freed memory, whatever the order
         // in which a request's objects go.
-        if CURRENT.get() == self as *const Slot {
+        if std::ptr::eq(CURRENT.get(), self) {
             CURRENT.set(std::ptr::null());
         }
     }
