@@ -65,10 +65,10 @@ def wait_unix(path, proc, timeout=20):
 # --- how each server is started --------------------------------------------
 # app: ("file", path) or ("module", name, chdir). listen: ("http", port) or ("unix", path) for nginx.
 
-def cmd_oxwsgi(app, listen, procs, threads):
+def cmd_oxwsgi(app, listen, procs, threads, binary=OX):
     # --master as uWSGI is run: the app is loaded in the master and each
     # worker is forked from it, so "RSS per worker" means the same thing.
-    c = [str(OX), "--disable-logging", "--master", "--processes", str(procs), "--threads", str(threads), "--home", str(VENV)]
+    c = [str(binary), "--disable-logging", "--master", "--processes", str(procs), "--threads", str(threads), "--home", str(VENV)]
     c += ["--http-socket", "127.0.0.1:%d" % listen[1]] if listen[0] == "http" else ["--socket", listen[1], "--chmod-socket=666"]
     c += ["--wsgi-file", app[1]] if app[0] == "file" else ["--module", app[1], "--chdir", app[2]]
     return c
@@ -110,7 +110,16 @@ def cmd_bjoern(app, listen, procs, threads):
     return c
 
 
-SERVERS = {"oxwsgi": cmd_oxwsgi, "uwsgi": cmd_uwsgi, "granian": cmd_granian, "bjoern": cmd_bjoern, "gunicorn": cmd_gunicorn}
+def cmd_oxwsgi_base(app, listen, procs, threads):
+    # Another build of oxwsgi (OXWSGI_BASE=path/to/oxwsgi), for a before /
+    # after comparison in one run: --servers oxwsgi,oxwsgi-base.
+    base = os.environ.get("OXWSGI_BASE")
+    if not base:
+        sys.exit("oxwsgi-base needs OXWSGI_BASE=path/to/another/oxwsgi")
+    return cmd_oxwsgi(app, listen, procs, threads, binary=base)
+
+
+SERVERS = {"oxwsgi": cmd_oxwsgi, "oxwsgi-base": cmd_oxwsgi_base, "uwsgi": cmd_uwsgi, "granian": cmd_granian, "bjoern": cmd_bjoern, "gunicorn": cmd_gunicorn}
 
 
 def wrk(url, conns, seconds, script=None):
@@ -155,7 +164,7 @@ def run_one(server, scen, seconds, tmp):
     port = free_port()
     app = scen["app"]
     if scen.get("nginx"):
-        listen = ("unix", os.path.join(tmp, "%s.sock" % server)) if server in ("oxwsgi", "uwsgi") else ("http", free_port())
+        listen = ("unix", os.path.join(tmp, "%s.sock" % server)) if server in ("oxwsgi", "oxwsgi-base", "uwsgi") else ("http", free_port())
     else:
         listen = ("http", port)
     cmd = SERVERS[server](app, listen, scen["procs"], scen.get("threads", 1))

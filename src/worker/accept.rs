@@ -6,6 +6,7 @@
 //! short connections, such as nginx's uwsgi_pass (one connection per
 //! request), that hand-off was most of the cost.
 
+use super::admission::Admission;
 use super::balance;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
@@ -49,10 +50,17 @@ impl Listener {
     /// When another worker holds fewer connections, a keep-alive listener
     /// first lets up to a millisecond pass (once per connection), less if
     /// one of ours closes meanwhile.
-    pub async fn accept(&self, conn_closed: &tokio::sync::Notify) -> std::io::Result<(OwnedFd, Option<std::net::SocketAddr>)> {
+    /// Only with room for a request (admission.rs): a worker whose Python
+    /// threads are all taken leaves the connection to another.
+    pub async fn accept(&self, conn_closed: &tokio::sync::Notify, admission: &Admission) -> std::io::Result<(OwnedFd, Option<std::net::SocketAddr>)> {
         let mut defer_until = None;
         loop {
+            admission.room().await;
             let mut ready = self.fd.readable().await?;
+            // Another listener's connection may have taken the room meanwhile.
+            if !admission.has_room() {
+                continue;
+            }
             if self.keep_alive && balance::should_defer() {
                 let until = *defer_until.get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_millis(1));
                 if tokio::time::Instant::now() < until {

@@ -1,25 +1,23 @@
 //! One client connection: read a request (HTTP or a uwsgi packet) without
-//! the GIL, hand it to the Python threads, write the answer, repeat while
-//! keep-alive allows.
+//! the GIL, hand it to the app, write the answer, repeat while keep-alive
+//! allows.
 
 use super::Shared;
+use super::admission::{Admission, Ticket};
 use super::body::{BodyError, Limits, read_body};
-use super::respond::{Outcome, ReqMeta, Source, write_response, write_simple};
+use super::respond::{Outcome, ReqMeta, write_response, write_simple};
 use super::stream::Stream;
 use crate::log::RequestLog;
 use crate::proto::http::{self, ConnInfo, Framing};
 use crate::proto::uwsgi;
 use crate::proto::vars::Vars;
 use crate::wsgi::environ::ConnEnv;
-use crate::wsgi::responder::Sink;
 use crate::wsgi::{Body, Job};
 use bytes::BytesMut;
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 
 /// The connection timeouts, from the options of the same names.
 pub struct Timeouts {
@@ -53,8 +51,6 @@ pub struct Peer {
 struct Reuse {
     /// The previous request's environ (see ConnEnv).
     env: Option<Arc<Mutex<ConnEnv>>>,
-    /// The response queue of an app called on this thread.
-    queue: Option<Arc<Mutex<VecDeque<crate::wsgi::RespEvent>>>>,
 }
 
 impl Reuse {
@@ -65,9 +61,63 @@ impl Reuse {
     }
 }
 
-/// Hands the request to Python and writes its response; logs the line.
+/// The ticket of a connection just accepted (admission.rs): kept while its
+/// request head arrives, for the admission's hold at most. `until` is set
+/// when a read first has to wait.
+struct Fresh {
+    ticket: Ticket,
+    until: Option<Instant>,
+    admission: Rc<Admission>,
+}
+
+impl Fresh {
+    fn new(ticket: Ticket, sh: &Shared) -> Fresh {
+        Fresh { ticket, until: None, admission: sh.admission.clone() }
+    }
+
+    /// The deadline of a read that may wait: `limit`, or sooner while the
+    /// ticket is held.
+    fn deadline(&mut self, limit: Instant) -> Instant {
+        if !self.ticket.held() {
+            return limit;
+        }
+        let hold = self.admission.hold();
+        limit.min(*self.until.get_or_insert_with(|| Instant::now() + hold))
+    }
+
+    /// A read ran out of time: if it was the hold that ran out, the ticket
+    /// goes back and the caller waits on (true).
+    fn expired(&mut self, limit: Instant) -> bool {
+        if self.ticket.held() && Instant::now() < limit {
+            self.ticket.release();
+            self.admission.hold_expired();
+            return true;
+        }
+        false
+    }
+
+    /// The request head is in.
+    fn arrived(&mut self) {
+        if self.ticket.held() && self.until.is_some() {
+            self.admission.hold_met();
+        }
+    }
+}
+
+/// Hands the request to the app and writes its response; logs the line.
+/// `ticket` is the connection's claim on a Python thread, if it holds one.
 #[allow(clippy::too_many_arguments)]
-async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Body, meta: ReqMeta<'_>, started: Option<Instant>, reuse: &mut Reuse) -> Outcome {
+async fn dispatch(
+    sh: &Rc<Shared>,
+    s: &mut Stream,
+    peer: &Peer,
+    vars: Vars,
+    body: Body,
+    meta: ReqMeta<'_>,
+    started: Option<Instant>,
+    reuse: &mut Reuse,
+    ticket: &mut Ticket,
+) -> Outcome {
     let log_info = (!sh.cfg.disable_logging).then(|| {
         (
             vars.len(),
@@ -82,20 +132,20 @@ async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Bo
     if let Some(w) = slot {
         w.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    let static_out = if sh.cfg.statics.is_empty() { None } else { Box::pin(serve_static(sh, s, &vars, &meta)).await };
+    let static_out = if sh.cfg.statics.is_empty() {
+        None
+    } else {
+        // A file needs no Python thread, however slow its client.
+        Box::pin(serve_static(sh, s, &vars, &meta, ticket)).await
+    };
     let is_static = static_out.is_some();
-    let out = match (static_out, &sh.dispatch) {
-        (Some(out), _) => out,
-        (None, super::Dispatch::Pool(pool)) => {
-            let (tx, rx) = mpsc::channel(8);
-            pool.submit(Job { vars, body, https: false, sink: Sink::Channel(tx), conn: reuse.env_memory(meta.keep_alive) });
-            write_response(s, Source::Remote(rx), &meta).await
-        }
-        (None, super::Dispatch::Inline(inline)) => {
-            let queue = reuse.queue.get_or_insert_with(Default::default).clone();
-            queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
-            let cont = inline.call(Job { vars, body, https: false, sink: Sink::Local(queue.clone()), conn: reuse.env_memory(meta.keep_alive) });
-            write_response(s, Source::Inline { queue, cont, inline }, &meta).await
+    let out = match static_out {
+        Some(out) => out,
+        None => {
+            ticket.ensure(&sh.admission);
+            let job = Job { vars, body, https: false, conn: reuse.env_memory(meta.keep_alive) };
+            let mut responses = sh.executor.call(job, std::mem::take(ticket));
+            write_response(s, &mut responses, &meta).await
         }
     };
     if let Some(why) = out.broken {
@@ -131,6 +181,16 @@ async fn dispatch(sh: &Shared, s: &mut Stream, peer: &Peer, vars: Vars, body: Bo
         .write();
     }
     out
+}
+
+/// Whether the whole body is already in `buf` (reading it will not wait).
+fn body_is_in(framing: Framing, buf: &BytesMut) -> bool {
+    match framing {
+        Framing::None => true,
+        Framing::Length(n) => buf.len() as u64 >= n,
+        // Its end is known only by decoding it: treat it as on its way.
+        Framing::Chunked => false,
+    }
 }
 
 /// read_body, boxed unless there is no body: its spooling state is large.
@@ -196,14 +256,18 @@ async fn refuse_now(s: &mut Stream, http11: bool, status: &str, why: &str, t: &T
 
 /// --static-map and friends: answers from the file system, with sendfile
 /// and no Python call, or None when the app should answer.
-async fn serve_static(sh: &Shared, s: &mut Stream, vars: &Vars, meta: &ReqMeta<'_>) -> Option<Outcome> {
+async fn serve_static(sh: &Shared, s: &mut Stream, vars: &Vars, meta: &ReqMeta<'_>, ticket: &mut Ticket) -> Option<Outcome> {
     use crate::statics::{Lookup, compressed_variant, content_type, expires, plan, resolve};
     let method = vars.get(b"REQUEST_METHOD")?;
     if method != b"GET" && method != b"HEAD" {
         return None;
     }
     let path_info = vars.get(b"PATH_INFO")?;
-    let (path, metadata, root) = match resolve(&sh.cfg.statics, path_info) {
+    let found = resolve(&sh.cfg.statics, path_info);
+    if !matches!(found, Lookup::Pass) {
+        ticket.release();
+    }
+    let (path, metadata, root) = match found {
         Lookup::Pass => return None,
         Lookup::File(f) => *f,
         Lookup::Forbidden => return Some(static_error(s, meta, "403 Forbidden").await),
@@ -366,7 +430,8 @@ enum Fill {
     TimedOut,
 }
 
-pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
+pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>, ticket: Ticket) {
+    let mut fresh = Fresh::new(ticket, &sh);
     let mut buf = BytesMut::with_capacity(8192);
     let t = &sh.timeouts;
     let limits = Limits { post_buffering: sh.cfg.post_buffering, limit_post: sh.cfg.limit_post, read_timeout: t.io };
@@ -399,6 +464,7 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
                 };
                 match parsed {
                     _ if too_big => {
+                        fresh.ticket.release();
                         let line_len = memchr::memchr(b'\n', &buf).unwrap_or(buf.len());
                         let status = if line_len > sh.cfg.buffer_size { "414 URI Too Long" } else { "431 Request Header Fields Too Large" };
                         log_refusal(&peer, "request head too large", &format!("more than --buffer-size {} bytes", sh.cfg.buffer_size));
@@ -408,6 +474,7 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
                     Ok(Some(r)) => break r,
                     Ok(None) => {}
                     Err(e) => {
+                        fresh.ticket.release();
                         log_refusal(&peer, "bad request", e.reason);
                         refuse(&mut s, true, e.status, e.reason, t).await;
                         return;
@@ -415,9 +482,11 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
                 }
                 deadline.get_or_insert_with(|| Instant::now() + t.head);
             }
-            match fill(&mut s, &mut buf, &sh, deadline, &mut waits).await {
+            match fill(&mut s, &mut buf, &sh, deadline.map(|d| fresh.deadline(d)), &mut waits).await {
                 Fill::Data => {}
+                Fill::TimedOut if deadline.is_some_and(|d| fresh.expired(d)) => {}
                 Fill::TimedOut => {
+                    fresh.ticket.release();
                     log_refusal(&peer, "request timed out", "the head did not arrive within --http-header-timeout");
                     refuse(&mut s, true, "408 Request Timeout", "the request head did not arrive in time", t).await;
                     return;
@@ -430,6 +499,7 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
                 }
             }
         };
+        fresh.arrived();
         let started = sh.timed.then(Instant::now);
         bytes::Buf::advance(&mut buf, req.head_len);
         if req.expect_continue && buf.is_empty() {
@@ -438,9 +508,14 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
                 return;
             }
         }
+        if !body_is_in(req.framing, &buf) {
+            // A body still on its way may take long: no claim on a thread meanwhile.
+            fresh.ticket.release();
+        }
         let body = match read_body_boxed(&mut s, &mut buf, req.framing, &limits).await {
             Ok(b) => b,
             Err(BodyError::Refuse(status, why)) => {
+                fresh.ticket.release();
                 log_refusal(&peer, "request body refused", why);
                 refuse(&mut s, req.http11, status, why, t).await;
                 return;
@@ -460,7 +535,7 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
             write_timeout: t.io,
             stopping: &sh.stopping,
         };
-        let out = dispatch(&sh, &mut s, &peer, vars, body, meta, started, &mut reuse).await;
+        let out = dispatch(&sh, &mut s, &peer, vars, body, meta, started, &mut reuse, &mut fresh.ticket).await;
         if !out.reusable {
             let _ = s.shutdown().await;
             return;
@@ -468,7 +543,8 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
     }
 }
 
-pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
+pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>, ticket: Ticket) {
+    let mut fresh = Fresh::new(ticket, &sh);
     let t = &sh.timeouts;
     let limits = Limits { post_buffering: sh.cfg.post_buffering, limit_post: sh.cfg.limit_post, read_timeout: t.io };
     // One read usually brings the whole packet (header, vars and a small
@@ -476,7 +552,24 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
     let mut buf = BytesMut::with_capacity(8192);
     // An empty connection (a health check, a closed pool slot) ends
     // quietly; a truncated packet is worth a log line.
-    match super::stream::read_within(&mut s, &mut buf, t.idle).await {
+    let first = {
+        let mut read = std::pin::pin!(s.read_buf(&mut buf));
+        // No timer, nor a clock reading, when the packet is already here.
+        match super::poll_once(read.as_mut()).await {
+            std::task::Poll::Ready(r) => Some(r),
+            std::task::Poll::Pending => {
+                let limit = Instant::now() + t.idle;
+                loop {
+                    match tokio::time::timeout_at(fresh.deadline(limit).into(), read.as_mut()).await {
+                        Ok(r) => break Some(r),
+                        Err(_) if fresh.expired(limit) => {}
+                        Err(_) => break None,
+                    }
+                }
+            }
+        }
+    };
+    match first {
         Some(Ok(n)) if n > 0 => {}
         _ => return,
     }
@@ -501,13 +594,17 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
             buf.reserve(need.saturating_sub(buf.len()).max(4096));
         }
         let deadline = *deadline.get_or_insert_with(|| Instant::now() + t.head);
-        let more = matches!(tokio::time::timeout_at(deadline.into(), s.read_buf(&mut buf)).await, Ok(Ok(n)) if n > 0);
+        let more = match tokio::time::timeout_at(fresh.deadline(deadline).into(), s.read_buf(&mut buf)).await {
+            Ok(r) => matches!(r, Ok(n) if n > 0),
+            Err(_) => fresh.expired(deadline),
+        };
         if !more {
             let why = if header.is_none() { "truncated packet header" } else { "connection closed inside the vars block" };
             log_refusal(&peer, "uwsgi request refused", why);
             return;
         }
     }
+    fresh.arrived();
     let started = sh.timed.then(Instant::now);
     let data = buf.split_to(need);
     let mut vars = Vars::with_capacity(data.len(), 32);
@@ -528,9 +625,13 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
     let http11 = vars.get(b"SERVER_PROTOCOL") != Some(b"HTTP/1.0");
     let is_head = vars.get(b"REQUEST_METHOD") == Some(b"HEAD");
     let framing = if cl == 0 { Framing::None } else { Framing::Length(cl) };
+    if !body_is_in(framing, &buf) {
+        fresh.ticket.release();
+    }
     let body = match read_body_boxed(&mut s, &mut buf, framing, &limits).await {
         Ok(b) => b,
         Err(BodyError::Refuse(status, why)) => {
+            fresh.ticket.release();
             log_refusal(&peer, "request body refused", why);
             refuse(&mut s, http11, status, why, t).await;
             return;
@@ -541,7 +642,7 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>) {
         }
     };
     let meta = ReqMeta { http11, keep_alive: false, is_head, allow_chunked: false, write_timeout: t.io, stopping: &sh.stopping };
-    dispatch(&sh, &mut s, &peer, vars, body, meta, started, &mut Reuse::default()).await;
+    dispatch(&sh, &mut s, &peer, vars, body, meta, started, &mut Reuse::default(), &mut fresh.ticket).await;
     // One request per connection: the whole packet and body were read, so
     // a plain close ends it cleanly (no shutdown() call needed).
 }

@@ -4,6 +4,7 @@
 //! threads), in `run`.
 
 mod accept;
+pub mod admission;
 pub mod balance;
 mod body;
 mod conn;
@@ -16,7 +17,8 @@ use crate::net::Bound;
 use crate::options::{Config, ListenAddr, Proto};
 use crate::python::loader::App;
 use crate::wsgi::call::PyApps;
-use pool::{PyPool, Submitter};
+use admission::{Admission, Ticket};
+use pool::{Executor, PyPool};
 use pyo3::prelude::*;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -27,17 +29,13 @@ use stream::Stream;
 use tokio::sync::watch;
 
 /// What the connections of one worker share.
-/// How a worker runs the app: handed to Python threads, or on the I/O
-/// thread itself when there is one Python thread (`--threads 1`).
-pub enum Dispatch {
-    Pool(Submitter),
-    Inline(pool::Inline),
-}
-
 pub struct Shared {
     pub cfg: Arc<Config>,
     pub timeouts: conn::Timeouts,
-    pub dispatch: Dispatch,
+    /// Where the app runs (pool.rs).
+    pub executor: Executor,
+    /// How many requests may be inside the app at once (admission.rs).
+    pub admission: Rc<Admission>,
     pub pid: u32,
     pub worker_id: usize,
     requests: Cell<u64>,
@@ -188,15 +186,16 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
     }
     let ctx = Arc::new(ctx);
     let io_cfg = cfg.clone();
-    // The I/O loop; `dispatch` says where the app runs.
-    let io_loop = move |dispatch: Dispatch| -> Result<bool, String> {
+    // The I/O loop; `executor` says where the app runs.
+    let io_loop = move |executor: Executor| -> Result<bool, String> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start the I/O runtime: {}", e))?;
         let (stop_tx, stopping) = watch::channel(false);
         let timed = !io_cfg.disable_logging || crate::stats::board().is_some();
         let sh = Rc::new(Shared {
             timeouts: conn::Timeouts::from_config(&io_cfg),
+            admission: Admission::new(io_cfg.threads),
             cfg: io_cfg,
-            dispatch,
+            executor,
             pid: std::process::id(),
             worker_id,
             requests: Cell::new(0),
@@ -219,10 +218,10 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
     };
     let result = if cfg.threads == 1 {
         // One Python thread: call the app on the I/O thread, the main thread.
-        io_loop(Dispatch::Inline(pool::Inline::new(ctx)))
+        io_loop(Executor::Inline(pool::Inline::new(ctx)))
     } else {
         let (pool, submitter) = PyPool::start(cfg.threads, ctx);
-        let io = match std::thread::Builder::new().name("io".into()).spawn(move || io_loop(Dispatch::Pool(submitter))) {
+        let io = match std::thread::Builder::new().name("io".into()).spawn(move || io_loop(Executor::Threads(submitter))) {
             Ok(h) => h,
             Err(e) => return Exit::Failed(format!("cannot start the I/O thread: {}", e)),
         };
@@ -290,7 +289,7 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
                 let a = tokio::select! {
                     biased;
                     _ = stop.changed() => break,
-                    a = listener.accept(&sh2.conn_closed) => a,
+                    a = listener.accept(&sh2.conn_closed, &sh2.admission) => a,
                 };
                 match a {
                     Ok((fd, addr)) => {
@@ -311,8 +310,10 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
                             }
                             None => conn::Peer { addr: Vec::new(), port: Vec::new(), server_name: name.clone(), server_port: Vec::new() },
                         };
+                        // Taken before anything can wait (accept.rs checked the room).
+                        let ticket = sh2.admission.take();
                         match Stream::accepted(fd, unix, listener.keep_alive()) {
-                            Ok(s) => run_conn(&sh2, s, peer, proto).await,
+                            Ok(s) => run_conn(&sh2, s, peer, proto, ticket).await,
                             Err(e) => crate::logln!("oxwsgi: cannot take a connection on {}: {}", String::from_utf8_lossy(&name), e),
                         }
                     }
@@ -400,7 +401,7 @@ async fn watch_signals(
 /// serve them one after the other while an idle worker finds the queue
 /// empty (nginx + Django p99: 12.8 ms before, 9.8 after).
 /// A uwsgi connection usually ends within this first poll, with no task.
-async fn run_conn(sh: &Rc<Shared>, s: Stream, peer: conn::Peer, proto: Proto) {
+async fn run_conn(sh: &Rc<Shared>, s: Stream, peer: conn::Peer, proto: Proto, ticket: Ticket) {
     sh.active.set(sh.active.get() + 1);
     balance::opened();
     let guard = ConnGuard(sh.clone());
@@ -408,8 +409,8 @@ async fn run_conn(sh: &Rc<Shared>, s: Stream, peer: conn::Peer, proto: Proto) {
     let mut conn = Box::pin(async move {
         let _guard = guard;
         match proto {
-            Proto::Http => conn::serve_http(s, peer, sh).await,
-            Proto::Uwsgi => conn::serve_uwsgi(s, peer, sh).await,
+            Proto::Http => conn::serve_http(s, peer, sh, ticket).await,
+            Proto::Uwsgi => conn::serve_uwsgi(s, peer, sh, ticket).await,
         }
     });
     // Polled with the accept loop's waker: a wake-up it registers there is

@@ -1,37 +1,130 @@
-//! The hand-off between the I/O thread and the Python threads: jobs go
-//! into a queue that `--threads` Python threads take from. Each thread
-//! holds the GIL only while it runs the app; it waits on the queue without
-//! it. The first Python thread is the process's main thread (see
-//! harakiri.rs for why). Keeping this behind `Submitter` lets a future mode
-//! call the app on the I/O thread itself without touching the connections.
+//! Where a worker runs the app, chosen once (`Executor`, in worker::run):
+//! on `--threads` Python threads fed by a queue, or, with one thread, on
+//! the I/O thread itself. Either way a request goes in as a `Job` and its
+//! response comes out as `RespEvent`s pulled from `Responses`, so the
+//! connection code never knows which, and never holds a Python object.
+//!
+//! Python threads hold the GIL only while they run the app; they wait on
+//! the queue without it. The first Python thread is the process's main
+//! thread (see harakiri.rs for why).
 
+use super::admission::Ticket;
 use super::harakiri;
 use crate::wsgi::call::{self, Continuation, PyApps, handle};
+use crate::wsgi::responder::{Queue, Sink};
 use crate::wsgi::{Job, RespEvent};
 use pyo3::prelude::*;
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use tokio::sync::mpsc;
 
-/// The I/O side's end of the queue.
+/// What the Python threads are given to do.
+pub enum Work {
+    Request(Job, Sink),
+}
+
+pub enum Executor {
+    Threads(Submitter),
+    Inline(Inline),
+}
+
+impl Executor {
+    /// Hands a request to the app. `ticket` is the claim on a Python
+    /// thread (admission.rs): given back once the app is done with it.
+    pub fn call(&self, job: Job, ticket: Ticket) -> Responses<'_> {
+        match self {
+            Executor::Threads(s) => {
+                let (tx, rx) = mpsc::channel(8);
+                s.submit(Work::Request(job, Sink::Channel(tx)));
+                Responses { from: From::Thread(rx), ticket }
+            }
+            Executor::Inline(inline) => {
+                let (queue, paused) = inline.call(job);
+                // The call has returned and this thread is free again: a
+                // paused body is resumed only as the socket takes it.
+                drop(ticket);
+                Responses { from: From::Inline { inline, queue: Some(queue), paused }, ticket: Ticket::default() }
+            }
+        }
+    }
+}
+
+/// One response, as the app produces it.
+pub struct Responses<'a> {
+    from: From<'a>,
+    ticket: Ticket,
+}
+
+enum From<'a> {
+    Thread(mpsc::Receiver<RespEvent>),
+    /// The app ran on this thread: its events are in `queue`, and a body
+    /// not finished yet is `paused` (an index into the Inline's table).
+    Inline {
+        inline: &'a Inline,
+        queue: Option<Queue>,
+        paused: Option<usize>,
+    },
+}
+
+impl Responses<'_> {
+    /// The next event; None if the app's side is gone.
+    pub async fn next(&mut self) -> Option<RespEvent> {
+        match &mut self.from {
+            From::Thread(rx) => {
+                let ev = rx.recv().await;
+                // The Python thread is done with this request after its
+                // last event: it may take the next one.
+                if !matches!(ev, Some(RespEvent::Head(_) | RespEvent::Data(_) | RespEvent::File { .. })) {
+                    self.ticket.release();
+                }
+                ev
+            }
+            From::Inline { inline, queue, paused } => loop {
+                let q = queue.as_ref()?;
+                if let Some(ev) = q.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
+                    return Some(ev);
+                }
+                *paused = inline.resume(paused.take()?);
+            },
+        }
+    }
+}
+
+impl Drop for Responses<'_> {
+    fn drop(&mut self) {
+        if let From::Inline { inline, queue, paused } = &mut self.from {
+            // The client went away before the body was finished: PEP 3333
+            // still wants close() called.
+            if let Some(p) = paused.take() {
+                inline.abandon(p);
+            }
+            if let Some(q) = queue.take() {
+                inline.recycle(q);
+            }
+        }
+    }
+}
+
+/// The I/O side's end of the Python threads' queue.
 #[derive(Clone)]
-pub struct Submitter(crossbeam_channel::Sender<Job>);
+pub struct Submitter(crossbeam_channel::Sender<Work>);
 
 impl Submitter {
-    /// Queues a job; the response comes back on the job's channel.
-    pub fn submit(&self, job: Job) {
+    fn submit(&self, work: Work) {
         // The receivers live until every Submitter is gone: cannot fail.
-        let _ = self.0.send(job);
+        let _ = self.0.send(work);
     }
 }
 
 /// The Python threads of a worker.
 pub struct PyPool {
-    rx: crossbeam_channel::Receiver<Job>,
+    rx: crossbeam_channel::Receiver<Work>,
     apps: Arc<PyApps>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn serve_jobs(rx: crossbeam_channel::Receiver<Job>, apps: Arc<PyApps>, is_main: bool) {
+fn serve_jobs(rx: crossbeam_channel::Receiver<Work>, apps: Arc<PyApps>, is_main: bool) {
     let board = harakiri::board();
     let slot = board.register(is_main);
     let core = crate::stats::my_core(slot);
@@ -39,17 +132,18 @@ fn serve_jobs(rx: crossbeam_channel::Receiver<Job>, apps: Arc<PyApps>, is_main: 
     Python::attach(|py| {
         loop {
             // The GIL wait: from the job's arrival to holding the GIL again.
-            let Ok((job, arrived)) = py.detach(|| rx.recv().map(|j| (j, me.map(|_| std::time::Instant::now())))) else { break };
+            let Ok((work, arrived)) = py.detach(|| rx.recv().map(|j| (j, me.map(|_| std::time::Instant::now())))) else { break };
             if let (Some(w), Some(t)) = (me, arrived) {
                 w.gil_wait_ns.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
             }
+            let Work::Request(job, sink) = work;
             if let Some(c) = core {
                 c.in_request.store(1, Relaxed);
             }
-            let sink = job.sink.clone();
+            let fallback = sink.clone();
             board.begin(slot, || describe(&job));
             // A Channel sink runs the body to its end: no continuation.
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(py, &apps, job)));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(py, &apps, job, sink)));
             if board.end(slot) {
                 harakiri::clear_pending(py);
             }
@@ -58,7 +152,7 @@ fn serve_jobs(rx: crossbeam_channel::Receiver<Job>, apps: Arc<PyApps>, is_main: 
                 c.requests.fetch_add(1, Relaxed);
             }
             if r.is_err() {
-                sink.send_now(RespEvent::Failed);
+                fallback.send_now(RespEvent::Failed);
             }
         }
     })
@@ -74,7 +168,7 @@ impl PyPool {
     /// Starts `n - 1` Python threads; the caller becomes the n-th with
     /// `run_here`.
     pub fn start(n: usize, apps: Arc<PyApps>) -> (PyPool, Submitter) {
-        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        let (tx, rx) = crossbeam_channel::unbounded::<Work>();
         let threads = (1..n)
             .map(|i| {
                 let rx = rx.clone();
@@ -99,16 +193,19 @@ impl PyPool {
 /// The app called on the I/O thread itself, with `--threads 1`: no
 /// hand-off between threads, and the I/O thread is the process's main
 /// thread, so --harakiri can still interrupt it. A long body is produced in
-/// pieces as the socket drains (`Continuation`), so a slow client holds
-/// nothing but its own connection.
+/// pieces as the socket drains, so a slow client holds nothing but its own
+/// connection; the paused iterations stay here, on the Python side.
 pub struct Inline {
     apps: Arc<PyApps>,
     slot: usize,
+    paused: RefCell<Vec<Option<Continuation>>>,
+    /// Response queues to reuse: one allocation per worker, not per request.
+    queues: RefCell<Vec<Queue>>,
 }
 
 impl Inline {
     pub fn new(apps: Arc<PyApps>) -> Inline {
-        Inline { apps, slot: harakiri::board().register(true) }
+        Inline { apps, slot: harakiri::board().register(true), paused: RefCell::new(Vec::new()), queues: RefCell::new(Vec::new()) }
     }
 
     /// Runs `f` with the GIL, counted by the harakiri watchdog.
@@ -129,33 +226,65 @@ impl Inline {
         })
     }
 
-    pub fn call(&self, job: Job) -> Option<Continuation> {
+    fn call(&self, job: Job) -> (Queue, Option<usize>) {
+        let queue = self.queues.borrow_mut().pop().unwrap_or_default();
         // Described only if the harakiri watchdog asks (see Board::begin).
         let what = if harakiri::enabled() { describe(&job) } else { String::new() };
-        let fallback = job.sink.clone();
         let core = crate::stats::my_core(self.slot);
         if let Some(c) = core {
             c.in_request.store(1, Relaxed);
             c.requests.fetch_add(1, Relaxed);
         }
-        let r = self.run(|| what, |py| handle(py, &self.apps, job));
+        let sink = Sink::Local(queue.clone());
+        let r = self.run(|| what, |py| handle(py, &self.apps, job, sink));
         if let Some(c) = core {
             c.in_request.store(0, Relaxed);
         }
-        match r {
-            Some(c) => c,
+        let paused = match r {
+            Some(Some(c)) => Some(self.park(c)),
+            Some(None) => None,
             None => {
-                fallback.send_now(RespEvent::Failed);
+                queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(RespEvent::Failed);
                 None
+            }
+        };
+        (queue, paused)
+    }
+
+    fn park(&self, c: Continuation) -> usize {
+        let mut p = self.paused.borrow_mut();
+        match p.iter().position(Option::is_none) {
+            Some(i) => {
+                p[i] = Some(c);
+                i
+            }
+            None => {
+                p.push(Some(c));
+                p.len() - 1
             }
         }
     }
 
-    pub fn resume(&self, c: Continuation) -> Option<Continuation> {
-        self.run(|| "a streamed body".into(), |py| call::resume(py, c)).flatten()
+    fn unpark(&self, i: usize) -> Option<Continuation> {
+        self.paused.borrow_mut().get_mut(i).and_then(Option::take)
     }
 
-    pub fn abandon(&self, c: Continuation) {
-        self.run(|| "close()".into(), |py| call::abandon(py, c));
+    /// Produces more of a paused body; Some(i) while it is not finished.
+    fn resume(&self, i: usize) -> Option<usize> {
+        let c = self.unpark(i)?;
+        let more = self.run(|| "a streamed body".into(), |py| call::resume(py, c)).flatten()?;
+        self.paused.borrow_mut()[i] = Some(more);
+        Some(i)
+    }
+
+    fn abandon(&self, i: usize) {
+        if let Some(c) = self.unpark(i) {
+            self.run(|| "close()".into(), |py| call::abandon(py, c));
+        }
+    }
+
+    fn recycle(&self, q: Queue) {
+        q.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.queues.borrow_mut().push(q);
     }
 }

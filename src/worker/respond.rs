@@ -1,52 +1,15 @@
 //! Writing the app's response to the client: framing (Content-Length,
-//! chunked, or close-delimited), HEAD, and sendfile. No GIL is held here;
-//! while a slow client reads, only this task waits.
+//! chunked, or close-delimited), HEAD, and sendfile. The events come from
+//! the executor (pool.rs), whichever thread runs the app; while a slow
+//! client reads, only this task waits.
 
-use super::pool::Inline;
+use super::pool::Responses;
 use super::stream::Stream;
 use crate::proto::http::{self, BodyFraming};
-use crate::wsgi::call::Continuation;
 use crate::wsgi::{RespEvent, ResponseHead};
-use std::collections::VecDeque;
 use std::io::IoSlice;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
-
-/// Where the response events come from.
-pub enum Source<'a> {
-    /// A Python thread, over a channel.
-    Remote(mpsc::Receiver<RespEvent>),
-    /// The app on this thread: a queue, refilled by resuming the body.
-    Inline { queue: Arc<Mutex<VecDeque<RespEvent>>>, cont: Option<Continuation>, inline: &'a Inline },
-}
-
-impl Source<'_> {
-    async fn next(&mut self) -> Option<RespEvent> {
-        match self {
-            Source::Remote(rx) => rx.recv().await,
-            Source::Inline { queue, cont, inline } => loop {
-                if let Some(ev) = queue.lock().unwrap().pop_front() {
-                    return Some(ev);
-                }
-                let c = cont.take()?;
-                *cont = inline.resume(c);
-            },
-        }
-    }
-}
-
-impl Drop for Source<'_> {
-    fn drop(&mut self) {
-        // The client went away before the body was finished.
-        if let Source::Inline { cont, inline, .. } = self
-            && let Some(c) = cont.take()
-        {
-            inline.abandon(c);
-        }
-    }
-}
 
 /// How the request constrains the response.
 pub struct ReqMeta<'a> {
@@ -163,8 +126,8 @@ fn choose_framing(meta: &ReqMeta<'_>, head: &ResponseHead, complete_len: Option<
     }
 }
 
-/// Reads the Python thread's events and writes the response.
-pub async fn write_response(s: &mut Stream, mut rx: Source<'_>, meta: &ReqMeta<'_>) -> Outcome {
+/// Pulls the app's response events and writes the response.
+pub async fn write_response(s: &mut Stream, rx: &mut Responses<'_>, meta: &ReqMeta<'_>) -> Outcome {
     let mut out = Outcome { status: Vec::new(), body_bytes: 0, headers: 0, headers_bytes: 0, reusable: false, broken: None };
     let first = rx.next().await;
     let (head, complete) = match first {

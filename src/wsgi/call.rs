@@ -4,7 +4,7 @@
 use super::apps::route;
 use super::environ::EnvironCtx;
 use super::file_wrapper::FileWrapper;
-use super::responder::{Responder, Serving, Slot, start_response_fn, type_name};
+use super::responder::{Responder, Serving, Sink, Slot, start_response_fn, type_name};
 use super::{Job, RespEvent, ResponseHead};
 use crate::python::loader::App;
 use pyo3::exceptions::PyTypeError;
@@ -65,8 +65,8 @@ pub struct Continuation {
 
 /// Calls the app for `job`. Returns a continuation if the body is not
 /// finished (only with a `Local` sink; a `Channel` sink runs to the end).
-pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job) -> Option<Continuation> {
-    let Job { vars, body, https, sink, conn } = job;
+pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job, sink: Sink) -> Option<Continuation> {
+    let Job { vars, body, https, conn } = job;
     crate::python::uwsgi_module::begin_request();
     let Some(r) = route(&ctx.mounts, vars.get(b"SCRIPT_NAME"), vars.get(b"PATH_INFO").unwrap_or(b""), ctx.manage_script_name) else {
         let head = ResponseHead {

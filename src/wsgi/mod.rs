@@ -23,13 +23,12 @@ pub enum Body {
     File(std::fs::File),
 }
 
-/// One request handed to a Python thread.
+/// One request handed to the app (its response goes to a `responder::Sink`).
 pub struct Job {
     pub vars: Vars,
     pub body: Body,
     /// The connection is TLS-terminated (wsgi.url_scheme https).
     pub https: bool,
-    pub sink: responder::Sink,
     /// The keep-alive connection's memory of its previous environ.
     pub conn: Option<std::sync::Arc<std::sync::Mutex<environ::ConnEnv>>>,
 }

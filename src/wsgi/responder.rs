@@ -21,8 +21,11 @@ use tokio::sync::mpsc::error::TrySendError;
 #[derive(Clone)]
 pub enum Sink {
     Channel(mpsc::Sender<RespEvent>),
-    Local(Arc<Mutex<VecDeque<RespEvent>>>),
+    Local(Queue),
 }
+
+/// The events of a response produced on the I/O thread itself.
+pub type Queue = Arc<Mutex<VecDeque<RespEvent>>>;
 
 impl Sink {
     /// One final event without a Responder (none yet, or it panicked):
