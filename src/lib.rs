@@ -10,5 +10,6 @@ pub mod proto;
 pub mod python;
 pub mod statics;
 pub mod stats;
+pub mod unix_signals;
 pub mod worker;
 pub mod wsgi;

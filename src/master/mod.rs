@@ -26,7 +26,8 @@ fn start(cfg: Config) -> Result<i32, String> {
     // Signals wait (blocked) until whoever handles them is ready: a SIGTERM
     // that arrives while the app loads then stops us cleanly, with --vacuum,
     // instead of killing us with the default action.
-    let _ = supervisor::master_signals().thread_block();
+    crate::unix_signals::hold();
+    crate::unix_signals::children_start_clean(cfg.ignore_sigpipe);
     // Every connection is a descriptor; 1024 is a small soft limit for a
     // server that keeps slow and idle clients waiting without threads.
     if let Ok((_, hard)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
@@ -86,7 +87,13 @@ fn start(cfg: Config) -> Result<i32, String> {
     }
     crate::python::interp::start(&cfg).map_err(|e| e.0)?;
     let cfg = Arc::new(cfg);
-    let apps = if cfg.lazy_apps { None } else { Some(pyo3::Python::attach(|py| crate::python::loader::load_apps(py, &cfg.apps))?) };
+    // The processes the app starts while it loads must not inherit the
+    // signals the master holds.
+    let apps = if cfg.lazy_apps {
+        None
+    } else {
+        Some(crate::unix_signals::with_clean_mask(|| pyo3::Python::attach(|py| crate::python::loader::load_apps(py, &cfg.apps)))?)
+    };
     let reload = if multi {
         matches!(supervisor::run(cfg.clone(), &bound, apps, stats), supervisor::MasterExit::Reload)
     } else {

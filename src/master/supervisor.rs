@@ -12,7 +12,7 @@ use crate::net::Bound;
 use crate::options::Config;
 use crate::python::loader::App;
 use crate::worker;
-use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signal::{Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -32,14 +32,6 @@ struct Slot {
     /// Consecutive quick deaths, for the respawn back-off.
     quick_deaths: u32,
     respawn_at: Option<Instant>,
-}
-
-pub fn master_signals() -> SigSet {
-    let mut s = SigSet::empty();
-    for sig in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGTTIN, Signal::SIGTTOU] {
-        s.add(sig);
-    }
-    s
 }
 
 fn spawn(cfg: &Arc<Config>, bound: &[Bound], apps: &Option<Vec<App>>, slot: &mut Slot, stats: &Option<crate::stats::server::Server>) {
@@ -93,7 +85,7 @@ fn describe(st: WaitStatus) -> String {
 
 /// Runs the master until a stop or a reload has finished with every worker.
 pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats: Option<crate::stats::server::Server>) -> MasterExit {
-    let sigs = master_signals();
+    let sigs = crate::unix_signals::server_signals();
     let _ = sigs.thread_block();
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).expect("signalfd");
     let mut slots: Vec<Slot> = (1..=cfg.processes).map(|id| Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None }).collect();

@@ -89,6 +89,7 @@ pub struct Config {
     pub gid: Option<String>,
     pub reload_mercy: u64,
     pub daemonize: Option<PathBuf>,
+    pub ignore_sigpipe: bool,
     // Static files
     pub statics: crate::statics::StaticConfig,
     // Monitoring
@@ -165,6 +166,7 @@ impl Default for Config {
             gid: None,
             reload_mercy: 60,
             daemonize: None,
+            ignore_sigpipe: false,
             statics: Default::default(),
             stats: None,
             stats_http: false,
@@ -325,6 +327,7 @@ impl Config {
                 "gid" => c.gid = Some(val()),
                 "reload-mercy" => c.reload_mercy = num(o, 0)?,
                 "daemonize" => c.daemonize = Some(PathBuf::from(val())),
+                "ignore-sigpipe" => c.ignore_sigpipe = flag(),
                 "static-map" | "static-map2" => {
                     let v = val();
                     let Some((prefix, dir)) = v.split_once('=') else {

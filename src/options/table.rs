@@ -149,6 +149,15 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("safe-pidfile", [], None, Value, "Processes", Yes, "write the master's PID to this file atomically"),
     opt!("uid", [], None, Value, "Processes", Yes, "drop to this user (name or number) after binding the sockets"),
     opt!("gid", [], None, Value, "Processes", Yes, "drop to this group (name or number) after binding the sockets"),
+    opt!(
+        "ignore-sigpipe",
+        [],
+        None,
+        Flag,
+        "Processes",
+        Yes,
+        "keep SIGPIPE ignored, for the processes the app starts too (by default it is caught, so they start with its default action)"
+    ),
     opt!("die-on-term", [], None, Flag, "Processes", NoOp("SIGTERM always stops oxwsgi gracefully"), "stop on SIGTERM (always on)"),
     opt!(
         "reload-mercy",

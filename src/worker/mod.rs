@@ -162,7 +162,9 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
     let ctx = Python::attach(|py| -> Result<PyApps, String> {
         let apps = match apps {
             Some(a) => a,
-            None => crate::python::loader::load_apps(py, &cfg.apps)?,
+            // --lazy-apps: the processes the app starts while it loads
+            // must not inherit the signals held until the I/O loop runs.
+            None => crate::unix_signals::with_clean_mask(|| crate::python::loader::load_apps(py, &cfg.apps))?,
         };
         if cfg.harakiri > 0 {
             harakiri::install_main_handler(py).map_err(|e| format!("cannot install the harakiri handler: {}", e))?;
@@ -187,7 +189,8 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
     let ctx = Arc::new(ctx);
     let io_cfg = cfg.clone();
     // The I/O loop; `executor` says where the app runs.
-    let io_loop = move |executor: Executor| -> Result<bool, String> {
+    // `ready` hears when the loop's signal handlers are in place.
+    let io_loop = move |executor: Executor, ready: Option<std::sync::mpsc::SyncSender<()>>| -> Result<bool, String> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start the I/O runtime: {}", e))?;
         let (stop_tx, stopping) = watch::channel(false);
         let timed = !io_cfg.disable_logging || crate::stats::board().is_some();
@@ -208,7 +211,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             timed,
         });
         let local = tokio::task::LocalSet::new();
-        let how = local.block_on(&rt, serve(sh, listen));
+        let how = local.block_on(&rt, serve(sh, listen, ready));
         if how == Stop::Abandon {
             // Stopping now (SIGINT, SIGQUIT, or past --reload-mercy): a Python
             // thread may still be inside the app.
@@ -218,15 +221,21 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
     };
     let result = if cfg.threads == 1 {
         // One Python thread: call the app on the I/O thread, the main thread.
-        io_loop(Executor::Inline(pool::Inline::new(ctx)))
+        io_loop(Executor::Inline(pool::Inline::new(ctx)), None)
     } else {
-        let (pool, submitter) = PyPool::start(cfg.threads, ctx);
-        let io = match std::thread::Builder::new().name("io".into()).spawn(move || io_loop(Executor::Threads(submitter))) {
+        let (pool, submitter) = PyPool::new(ctx);
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+        let io = match std::thread::Builder::new().name("io".into()).spawn(move || io_loop(Executor::Threads(submitter), Some(ready_tx))) {
             Ok(h) => h,
             Err(e) => return Exit::Failed(format!("cannot start the I/O thread: {}", e)),
         };
+        // The Python threads run with nothing blocked, so the processes the
+        // app starts do too; safe once the I/O thread handles the signals
+        // (or has ended, and with it the queue).
+        let _ = ready_rx.recv();
+        crate::unix_signals::clear_mask();
         // The main thread serves Python until the I/O thread drops its end.
-        pool.run_here();
+        pool.run_here(cfg.threads);
         io.join().unwrap_or_else(|_| Err("the I/O thread panicked".into()))
     };
     Python::attach(|py| {
@@ -253,7 +262,7 @@ enum Stop {
 }
 
 /// Accepts and serves until a stop.
-async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
+async fn serve(sh: Rc<Shared>, listen: Vec<Listen>, ready: Option<std::sync::mpsc::SyncSender<()>>) -> Stop {
     use tokio::signal::unix::{SignalKind, signal};
     // Registered before they are unblocked below (SIGUSR1 too).
     let term = signal(SignalKind::terminate()).expect("signal handler");
@@ -262,8 +271,11 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>) -> Stop {
     let quit = signal(SignalKind::quit()).expect("signal handler");
     let usr1 = signal(SignalKind::user_defined1()).expect("signal handler");
     // Only now, with the handlers in place, may signals reach this thread
-    // (start-up keeps them blocked; the Python threads keep them blocked).
-    let _ = crate::master::supervisor::master_signals().thread_unblock();
+    // (start-up holds them), and then the Python threads (unix_signals.rs).
+    crate::unix_signals::clear_mask();
+    if let Some(r) = ready {
+        let _ = r.send(());
+    }
     for b in listen {
         let unix = matches!(b.spec.addr, ListenAddr::Unix(_));
         let listener = match accept::Listener::new(b.fd, matches!(b.spec.proto, Proto::Http), unix) {

@@ -121,7 +121,6 @@ impl Submitter {
 pub struct PyPool {
     rx: crossbeam_channel::Receiver<Work>,
     apps: Arc<PyApps>,
-    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 fn serve_jobs(rx: crossbeam_channel::Receiver<Work>, apps: Arc<PyApps>, is_main: bool) {
@@ -165,24 +164,24 @@ fn describe(job: &Job) -> String {
 }
 
 impl PyPool {
-    /// Starts `n - 1` Python threads; the caller becomes the n-th with
-    /// `run_here`.
-    pub fn start(n: usize, apps: Arc<PyApps>) -> (PyPool, Submitter) {
+    /// The queue; no thread runs yet (see `run_here`).
+    pub fn new(apps: Arc<PyApps>) -> (PyPool, Submitter) {
         let (tx, rx) = crossbeam_channel::unbounded::<Work>();
-        let threads = (1..n)
+        (PyPool { rx, apps }, Submitter(tx))
+    }
+
+    /// Starts `n - 1` Python threads (with the caller's signal mask), and
+    /// serves jobs on the calling (main) thread as the n-th until every
+    /// Submitter is dropped; then joins the others.
+    pub fn run_here(self, n: usize) {
+        let PyPool { rx, apps } = self;
+        let threads: Vec<_> = (1..n)
             .map(|i| {
                 let rx = rx.clone();
                 let apps = apps.clone();
                 std::thread::Builder::new().name(format!("python-{}", i)).spawn(move || serve_jobs(rx, apps, false)).expect("cannot start a Python thread")
             })
             .collect();
-        (PyPool { rx, apps, threads }, Submitter(tx))
-    }
-
-    /// Serves jobs on the calling (main) thread until every Submitter is
-    /// dropped, then joins the other Python threads.
-    pub fn run_here(self) {
-        let PyPool { rx, apps, threads } = self;
         serve_jobs(rx, apps, true);
         for t in threads {
             let _ = t.join();
