@@ -2,14 +2,17 @@
 //! See ARCHITECTURE.md for the map.
 pub mod command;
 pub mod emperor;
+pub mod locks;
 pub mod log;
 pub mod master;
 pub mod net;
 pub mod options;
+pub mod procname;
 pub mod proto;
 pub mod python;
 pub mod statics;
 pub mod stats;
 pub mod unix_signals;
+pub mod uwsgi_signals;
 pub mod worker;
 pub mod wsgi;

@@ -28,6 +28,8 @@ fn start(cfg: Config) -> Result<i32, String> {
     // instead of killing us with the default action.
     crate::unix_signals::hold();
     crate::unix_signals::children_start_clean(cfg.ignore_sigpipe);
+    // Before any thread: the environment is moved to make room for titles.
+    crate::procname::init();
     // Every connection is a descriptor; 1024 is a small soft limit for a
     // server that keeps slow and idle clients waiting without threads.
     if let Ok((_, hard)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
@@ -68,13 +70,15 @@ fn start(cfg: Config) -> Result<i32, String> {
     // shares them.
     if multi {
         crate::worker::balance::create(worker_capacity(&cfg))?;
+        crate::uwsgi_signals::create()?;
     }
-    let stats = if cfg.stats.is_some() || cfg.metrics.is_some() {
-        let board = crate::stats::Board::create(if multi { worker_capacity(&cfg) } else { 1 }, cfg.threads, cfg.processes)?;
-        crate::stats::server::Server::bind(&cfg, &bound, board)?
-    } else {
-        None
-    };
+    crate::locks::create(cfg.locks)?;
+    // The scoreboard always exists (uwsgi.workers() reads it); the clock
+    // is read for it only when the stats are served.
+    let board = crate::stats::Board::create(if multi { worker_capacity(&cfg) } else { 1 }, cfg.threads, cfg.processes)?;
+    let serve_stats = cfg.stats.is_some() || cfg.metrics.is_some();
+    crate::stats::set_timing(serve_stats);
+    let stats = if serve_stats { crate::stats::server::Server::bind(&cfg, &bound, board)? } else { None };
     for (p, atomic) in [(&cfg.pidfile, false), (&cfg.safe_pidfile, true)] {
         if let Some(p) = p {
             daemon::write_pidfile(p, atomic)?;
@@ -97,9 +101,9 @@ fn start(cfg: Config) -> Result<i32, String> {
     let reload = if multi {
         matches!(supervisor::run(cfg.clone(), &bound, apps, stats), supervisor::MasterExit::Reload)
     } else {
-        if let (Some(board), Some(server)) = (crate::stats::board(), stats) {
-            board.prepare_spawn(0);
-            board.worker(0).pid.store(std::process::id() as u64, std::sync::atomic::Ordering::Relaxed);
+        board.prepare_spawn(0);
+        board.worker(0).pid.store(std::process::id() as u64, std::sync::atomic::Ordering::Relaxed);
+        if let Some(server) = stats {
             crate::stats::server::spawn_thread(server);
         }
         daemon::report_ready();

@@ -34,16 +34,28 @@ struct Slot {
     respawn_at: Option<Instant>,
 }
 
-fn spawn(cfg: &Arc<Config>, bound: &[Bound], apps: &Option<Vec<App>>, slot: &mut Slot, stats: &Option<crate::stats::server::Server>) {
+fn spawn(
+    cfg: &Arc<Config>,
+    bound: &[Bound],
+    apps: &Option<Vec<App>>,
+    slot: &mut Slot,
+    stats: &Option<crate::stats::server::Server>,
+    signals: &mut crate::uwsgi_signals::Master,
+) {
     if let Some(b) = crate::stats::board() {
         b.prepare_spawn(slot.id - 1);
     }
     crate::worker::balance::reset(slot.id);
+    let own_signals = signals.prepare_worker(slot.id);
     match crate::python::fork::fork_with_python() {
         Ok(nix::unistd::ForkResult::Child) => {
             crate::master::daemon::forget_ready_pipe();
             if let Some(s) = stats {
                 s.close_in_child();
+            }
+            signals.close_in_child();
+            if let Some(fd) = own_signals {
+                crate::uwsgi_signals::become_worker(fd);
             }
             // If the master dies, so do we (gracefully): no orphan workers.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) };
@@ -88,9 +100,11 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
     let sigs = crate::unix_signals::server_signals();
     let _ = sigs.thread_block();
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).expect("signalfd");
+    // uWSGI signals: what the app asked for while it loaded, then routing.
+    let mut signals = crate::uwsgi_signals::Master::new();
     let mut slots: Vec<Slot> = (1..=cfg.processes).map(|id| Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None }).collect();
     for s in slots.iter_mut() {
-        spawn(&cfg, bound, &apps, s, &stats);
+        spawn(&cfg, bound, &apps, s, &stats, &mut signals);
     }
     crate::master::daemon::report_ready();
     let mut ending: Option<(MasterExit, Instant)> = None;
@@ -109,17 +123,22 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
         if let Some(d) = stats.as_ref().and_then(|s| s.next_deadline()) {
             next = next.min(d);
         }
+        if let Some(d) = signals.next_deadline() {
+            next = next.min(d);
+        }
         {
             // The stats sockets share the wait: a request for stats wakes us.
             let mut pfd = vec![nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&sfd), nix::poll::PollFlags::POLLIN)];
             if let Some(s) = &stats {
                 pfd.extend(s.poll_fds());
             }
+            pfd.extend(signals.poll_fds());
             let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::try_from(next.as_millis() as i32).unwrap_or(nix::poll::PollTimeout::MAX));
         }
         if let Some(s) = stats.as_mut() {
             s.service();
         }
+        signals.service(&|id| slots.iter().any(|s| s.id == id && s.pid.is_some()));
         while let Ok(Some(si)) = sfd.read_signal() {
             let sig = Signal::try_from(si.ssi_signo as i32).ok();
             match sig {
@@ -145,7 +164,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                 Some(Signal::SIGTTIN) if ending.is_none() => {
                     let id = slots.len() + 1;
                     let mut s = Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None };
-                    spawn(&cfg, bound, &apps, &mut s, &stats);
+                    spawn(&cfg, bound, &apps, &mut s, &stats, &mut signals);
                     slots.push(s);
                     if let Some(b) = crate::stats::board() {
                         b.set_active(slots.len());
@@ -237,7 +256,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
         let now = Instant::now();
         for s in slots.iter_mut() {
             if s.pid.is_none() && s.respawn_at.is_some_and(|t| t <= now) {
-                spawn(&cfg, bound, &apps, s, &stats);
+                spawn(&cfg, bound, &apps, s, &stats, &mut signals);
             }
         }
     }

@@ -90,6 +90,7 @@ pub struct Config {
     pub reload_mercy: u64,
     pub daemonize: Option<PathBuf>,
     pub ignore_sigpipe: bool,
+    pub locks: usize,
     // Static files
     pub statics: crate::statics::StaticConfig,
     // Monitoring
@@ -167,6 +168,7 @@ impl Default for Config {
             reload_mercy: 60,
             daemonize: None,
             ignore_sigpipe: false,
+            locks: 0,
             statics: Default::default(),
             stats: None,
             stats_http: false,
@@ -328,6 +330,7 @@ impl Config {
                 "reload-mercy" => c.reload_mercy = num(o, 0)?,
                 "daemonize" => c.daemonize = Some(PathBuf::from(val())),
                 "ignore-sigpipe" => c.ignore_sigpipe = flag(),
+                "locks" => c.locks = num(o, 0)?,
                 "static-map" | "static-map2" => {
                     let v = val();
                     let Some((prefix, dir)) = v.split_once('=') else {

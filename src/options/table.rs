@@ -49,6 +49,8 @@ macro_rules! opt {
 
 use Support::{NoOp, NotYet, Yes};
 
+// One row per option, kept on one line each: a table, not code.
+#[rustfmt::skip]
 pub static OPTIONS: &[OptSpec] = &[
     // Configuration
     opt!("ini", [], None, List, "Configuration", Yes, "load options from an ini file (file.ini or file.ini:section, section [uwsgi] by default)"),
@@ -58,15 +60,7 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("help", ["usage"], Some('h'), Flag, "Configuration", Yes, "show this help and exit"),
     opt!("version", [], None, Flag, "Configuration", Yes, "print the version and exit"),
     opt!("strict", [], None, Flag, "Configuration", NoOp("unknown options are always errors in oxwsgi"), "fail on unknown options (always on)"),
-    opt!(
-        "plugins",
-        ["plugin", "plugins-dir", "plugin-dir"],
-        None,
-        List,
-        "Configuration",
-        Yes,
-        "accepted for old configs: python and http are built in; any other plugin is an error"
-    ),
+    opt!("plugins", ["plugin", "plugins-dir", "plugin-dir"], None, List, "Configuration", Yes, "accepted for old configs: python and http are built in; any other plugin is an error"),
     opt!("set-placeholder", ["set-ph"], None, List, "Configuration", Yes, "define a %(name) placeholder: name=value"),
     // Python application
     opt!("wsgi-file", ["file"], None, Value, "Python application", Yes, "load the WSGI application from this Python file"),
@@ -74,29 +68,13 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("callable", [], None, Value, "Python application", Yes, "name of the WSGI callable (default: application)"),
     opt!("mount", [], None, List, "Python application", Yes, "mount an application at a prefix: /prefix=app.py or /prefix=pkg.mod:callable"),
     opt!("manage-script-name", [], None, Flag, "Python application", Yes, "split SCRIPT_NAME/PATH_INFO by the longest matching mount point"),
-    opt!(
-        "need-app",
-        [],
-        None,
-        Flag,
-        "Python application",
-        NoOp("oxwsgi always refuses to start without an application"),
-        "exit if no app can be loaded (always on)"
-    ),
+    opt!("need-app", [], None, Flag, "Python application", NoOp("oxwsgi always refuses to start without an application"), "exit if no app can be loaded (always on)"),
     opt!("home", ["virtualenv", "venv", "pyhome"], Some('H'), Value, "Python application", Yes, "the virtualenv (python3 -m venv or virtualenv) to run in"),
     opt!("chdir", [], None, Value, "Python application", Yes, "change to this directory before loading the app"),
     opt!("pythonpath", ["python-path", "pp"], None, List, "Python application", Yes, "add a directory to sys.path (repeatable)"),
     opt!("env", [], None, List, "Python application", Yes, "set an environment variable: KEY=VALUE (repeatable)"),
     opt!("lazy-apps", [], None, Flag, "Python application", Yes, "load the app in each worker after fork instead of once in the master"),
-    opt!(
-        "enable-threads",
-        [],
-        None,
-        Flag,
-        "Python application",
-        NoOp("Python threads are always enabled in oxwsgi"),
-        "allow the app to start threads (always on)"
-    ),
+    opt!("enable-threads", [], None, Flag, "Python application", NoOp("Python threads are always enabled in oxwsgi"), "allow the app to start threads (always on)"),
     opt!("single-interpreter", [], None, Flag, "Python application", NoOp("oxwsgi always runs one interpreter per process"), "use one interpreter (always on)"),
     // Sockets
     opt!("http", [], None, List, "Sockets", Yes, "serve HTTP on this address (:8000, 127.0.0.1:8000, [::1]:8000)"),
@@ -106,38 +84,14 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("chmod-socket", [], Some('C'), OptionalValue, "Sockets", Yes, "chmod unix sockets (bare: 666, or an octal mode such as 664)"),
     opt!("chown-socket", [], None, Value, "Sockets", Yes, "chown unix sockets to user[:group]"),
     opt!("listen", [], Some('l'), Value, "Sockets", Yes, "the listen backlog (default 1024)"),
-    opt!(
-        "buffer-size",
-        [],
-        Some('b'),
-        Value,
-        "Sockets",
-        Yes,
-        "largest request head / uwsgi vars block in bytes (default 65535, the most a uwsgi packet can carry)"
-    ),
+    opt!("buffer-size", [], Some('b'), Value, "Sockets", Yes, "largest request head / uwsgi vars block in bytes (default 65535, the most a uwsgi packet can carry)"),
     opt!("post-buffering", [], None, Value, "Sockets", Yes, "request bodies larger than this many bytes are spooled to a temp file (default 1048576)"),
     opt!("limit-post", [], None, Value, "Sockets", Yes, "largest request body in bytes, 0 for no limit (default 0); larger bodies get 413"),
     opt!("http-max-headers", [], None, Value, "Limits and timeouts", Yes, "most request headers accepted (default 100, at most 1000); 431 past it"),
-    opt!(
-        "http-keepalive-requests",
-        [],
-        None,
-        Value,
-        "Limits and timeouts",
-        Yes,
-        "requests served on one keep-alive connection before it is closed (default 1000, 0 for no limit)"
-    ),
+    opt!("http-keepalive-requests", [], None, Value, "Limits and timeouts", Yes, "requests served on one keep-alive connection before it is closed (default 1000, 0 for no limit)"),
     opt!("http-header-timeout", [], None, Value, "Limits and timeouts", Yes, "seconds to receive a whole request head (default 30): slowloris protection"),
     opt!("http-keepalive-timeout", [], None, Value, "Limits and timeouts", Yes, "seconds an idle keep-alive connection is kept (default 60)"),
-    opt!(
-        "socket-timeout",
-        [],
-        None,
-        Value,
-        "Limits and timeouts",
-        Yes,
-        "seconds without progress reading a body or writing a response before the connection is dropped (default 60)"
-    ),
+    opt!("socket-timeout", [], None, Value, "Limits and timeouts", Yes, "seconds without progress reading a body or writing a response before the connection is dropped (default 60)"),
     opt!("vacuum", [], None, Flag, "Sockets", Yes, "remove the unix sockets and pidfiles we created at exit"),
     // Processes
     opt!("master", [], Some('M'), Flag, "Processes", Yes, "run a master process that supervises the workers"),
@@ -149,25 +103,10 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("safe-pidfile", [], None, Value, "Processes", Yes, "write the master's PID to this file atomically"),
     opt!("uid", [], None, Value, "Processes", Yes, "drop to this user (name or number) after binding the sockets"),
     opt!("gid", [], None, Value, "Processes", Yes, "drop to this group (name or number) after binding the sockets"),
-    opt!(
-        "ignore-sigpipe",
-        [],
-        None,
-        Flag,
-        "Processes",
-        Yes,
-        "keep SIGPIPE ignored, for the processes the app starts too (by default it is caught, so they start with its default action)"
-    ),
+    opt!("locks", [], None, Value, "Processes", Yes, "shared locks for uwsgi.lock(N), besides lock 0 (default 0)"),
+    opt!("ignore-sigpipe", [], None, Flag, "Processes", Yes, "keep SIGPIPE ignored, for the processes the app starts too (by default it is caught, so they start with its default action)"),
     opt!("die-on-term", [], None, Flag, "Processes", NoOp("SIGTERM always stops oxwsgi gracefully"), "stop on SIGTERM (always on)"),
-    opt!(
-        "reload-mercy",
-        ["worker-reload-mercy"],
-        None,
-        Value,
-        "Processes",
-        Yes,
-        "seconds to wait for workers to finish their requests on stop/reload (default 60)"
-    ),
+    opt!("reload-mercy", ["worker-reload-mercy"], None, Value, "Processes", Yes, "seconds to wait for workers to finish their requests on stop/reload (default 60)"),
     opt!("daemonize", [], Some('d'), Value, "Processes", Yes, "detach and log to this file"),
     opt!("harakiri", [], Some('t'), Value, "Processes", Yes, "interrupt a request running longer than this many seconds (504), needs --master"),
     opt!("harakiri-graceful-timeout", [], None, Value, "Processes", Yes, "seconds an interrupted request gets before its worker is killed (default 5)"),
@@ -209,15 +148,7 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("log-format", ["logformat"], None, Value, "Not supported yet", NotYet, "a custom request log format"),
     opt!("cache2", [], None, List, "Not supported yet", NotYet, "the uWSGI cache"),
     opt!("attach-daemon", [], None, List, "Not supported yet", NotYet, "external daemons managed by the master"),
-    opt!(
-        "offload-threads",
-        [],
-        None,
-        Value,
-        "Not supported yet",
-        NotYet,
-        "offload threads (oxwsgi's I/O thread already sends static files without blocking Python)"
-    ),
+    opt!("offload-threads", [], None, Value, "Not supported yet", NotYet, "offload threads (oxwsgi's I/O thread already sends static files without blocking Python)"),
     // Logging
     opt!("disable-logging", [], Some('L'), Flag, "Logging", Yes, "do not log requests"),
     opt!("logto", [], None, Value, "Logging", Yes, "log to this file instead of stderr"),

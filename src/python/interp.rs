@@ -109,7 +109,6 @@ fn setup(cfg: &Config) -> Result<(), InitError> {
         for (i, p) in front.iter().enumerate() {
             path.call_method1("insert", (i, p)).map_err(|e| InitError(e.to_string()))?;
         }
-        super::uwsgi_module::install(py, &cfg.raw_opts, cfg.processes, std::process::id())
-            .map_err(|e| InitError(format!("cannot create the uwsgi module: {}", e)))
+        super::uwsgi_module::install(py, cfg, std::process::id()).map_err(|e| InitError(format!("cannot create the uwsgi module: {}", e)))
     })
 }

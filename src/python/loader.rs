@@ -48,6 +48,7 @@ pub fn load_apps(py: Python<'_>, specs: &[AppSpec]) -> Result<Vec<App>, String> 
     let loader = PyModule::from_code(py, LOADER, c"<oxwsgi loader>", c"_oxwsgi_loader").map_err(|e| e.to_string())?;
     let mut apps = Vec::new();
     for spec in specs {
+        let began = std::time::Instant::now();
         let (res, what) = match &spec.source {
             AppSource::File { path, callable } => {
                 (loader.getattr("load_file").and_then(|f| f.call1((path.display().to_string(), callable))), format!("--wsgi-file {}", path.display()))
@@ -58,6 +59,7 @@ pub fn load_apps(py: Python<'_>, specs: &[AppSpec]) -> Result<Vec<App>, String> 
             Ok(app) => {
                 let at = if spec.mountpoint.is_empty() { String::new() } else { format!(" at {}", spec.mountpoint) };
                 crate::logln!("oxwsgi: WSGI app {} ({}){} ready in process {}", apps.len(), what, at, std::process::id());
+                super::uwsgi_module::app_loaded(&spec.mountpoint, began.elapsed().as_secs());
                 apps.push(App { mountpoint: spec.mountpoint.clone(), callable: app.unbind() });
             }
             Err(e) => {

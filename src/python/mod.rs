@@ -7,4 +7,5 @@ pub mod fork;
 pub mod host;
 pub mod interp;
 pub mod loader;
+pub mod uwsgi_events;
 pub mod uwsgi_module;

@@ -75,6 +75,8 @@ pub struct WorkerSlot {
     pub harakiri: AtomicU64,
     pub static_requests: AtomicU64,
     pub gil_wait_ns: AtomicU64,
+    /// uWSGI signals handled.
+    pub signals: AtomicU64,
     /// Set just before a planned exit: a `Cause`.
     pub retire: AtomicU64,
     /// Memory as the worker last measured it (--memory-report), else 0.
@@ -174,7 +176,7 @@ impl Board {
         for (b, v) in w.base.iter().zip([&w.requests, &w.tx, &w.rt_us, &w.exceptions]) {
             b.store(v.load(Relaxed), Relaxed);
         }
-        for f in [&w.accepting, &w.in_flight, &w.retire, &w.rss, &w.vsz, &w.pid] {
+        for f in [&w.accepting, &w.in_flight, &w.retire, &w.rss, &w.vsz, &w.pid, &w.signals] {
             f.store(0, Relaxed);
         }
         for c in (0..self.cores).filter_map(|c| self.core(i, c)) {
@@ -213,9 +215,22 @@ impl WorkerSlot {
     }
 }
 
-/// The board, if --stats or --metrics made one.
+/// The board (made before the first fork; None only in tools and tests).
 pub fn board() -> Option<&'static Board> {
     BOARD.get()
+}
+
+/// Whether request and GIL-wait times are taken for the stats (--stats or
+/// --metrics): they cost clock readings on every request.
+static TIMING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_timing(on: bool) {
+    TIMING.store(on, Relaxed);
+}
+
+#[inline]
+pub fn timing() -> bool {
+    TIMING.load(Relaxed)
 }
 
 /// Called in a worker after the fork: which slot is ours (worker id - 1).

@@ -10,7 +10,7 @@ pub mod queue;
 pub mod render;
 pub mod server;
 
-pub use board::{Board, Cause, board, me, my_core, set_me};
+pub use board::{Board, Cause, board, me, my_core, set_me, set_timing, timing};
 
 /// Resident and virtual memory of a process (this one with `None`), in
 /// bytes, from /proc/PID/statm; zeros if it is gone.

@@ -21,7 +21,7 @@ pub struct Instance {
     pub chdir: String,
 }
 
-fn worker_memory(w: &WorkerSlot) -> (u64, u64) {
+pub(crate) fn worker_memory(w: &WorkerSlot) -> (u64, u64) {
     let pid = w.pid.load(Relaxed);
     match (w.rss.load(Relaxed), pid) {
         (_, 0) => (0, 0),
@@ -30,7 +30,7 @@ fn worker_memory(w: &WorkerSlot) -> (u64, u64) {
     }
 }
 
-fn status(w: &WorkerSlot) -> &'static str {
+pub(crate) fn status(w: &WorkerSlot) -> &'static str {
     match (w.pid.load(Relaxed), w.in_flight.load(Relaxed)) {
         (0, _) => "cheap",
         (_, 0) => "idle",
@@ -90,7 +90,7 @@ pub fn json(board: &Board, inst: &Instance, previous: &mut Vec<u64>) -> String {
                 "delta_requests": delta,
                 "exceptions": exceptions,
                 "harakiri_count": w.harakiri.load(Relaxed),
-                "signals": 0,
+                "signals": w.signals.load(Relaxed),
                 "signal_queue": 0,
                 "status": status(w),
                 "rss": rss,

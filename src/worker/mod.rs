@@ -166,6 +166,9 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             // must not inherit the signals held until the I/O loop runs.
             None => crate::unix_signals::with_clean_mask(|| crate::python::loader::load_apps(py, &cfg.apps))?,
         };
+        // uwsgi.post_fork_hook (uwsgidecorators' @postfork): once the app
+        // is loaded in this worker, whether it was forked or is the server.
+        crate::unix_signals::with_clean_mask(|| crate::python::uwsgi_events::run_post_fork_hook(py));
         if cfg.harakiri > 0 {
             harakiri::install_main_handler(py).map_err(|e| format!("cannot install the harakiri handler: {}", e))?;
         }
@@ -193,7 +196,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
     let io_loop = move |executor: Executor, ready: Option<std::sync::mpsc::SyncSender<()>>| -> Result<bool, String> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start the I/O runtime: {}", e))?;
         let (stop_tx, stopping) = watch::channel(false);
-        let timed = !io_cfg.disable_logging || crate::stats::board().is_some();
+        let timed = !io_cfg.disable_logging || crate::stats::timing();
         let sh = Rc::new(Shared {
             timeouts: conn::Timeouts::from_config(&io_cfg),
             admission: Admission::new(io_cfg.threads),
@@ -342,6 +345,10 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>, ready: Option<std::sync::mps
         });
     }
 
+    if let Some((any, mine)) = crate::uwsgi_signals::worker_sockets() {
+        tokio::task::spawn_local(uwsgi_signals(sh.clone(), any, mine));
+    }
+
     // The signals are watched by a task of their own: LocalSet polls the
     // root future on every wake-up of any connection, and polling six
     // signal and watch futures per request is measurable; a oneshot is not.
@@ -352,6 +359,41 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>, ready: Option<std::sync::mps
         let _ = done_tx.send(how);
     });
     done_rx.await.unwrap_or(Stop::Abandon)
+}
+
+/// A descriptor owned elsewhere (a static of uwsgi_signals), to poll.
+struct Borrowed(std::os::fd::RawFd);
+
+impl std::os::fd::AsRawFd for Borrowed {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0
+    }
+}
+
+/// Runs the uWSGI signals the master sends: those for this worker, and,
+/// while a Python thread is free (as for a connection), those for the
+/// first free worker.
+async fn uwsgi_signals(sh: Rc<Shared>, any: std::os::fd::RawFd, mine: std::os::fd::RawFd) {
+    use tokio::io::{Interest, unix::AsyncFd};
+    // SAFETY: the descriptors stay open for the life of the process.
+    let register = |fd| unsafe { AsyncFd::register_with_interest(Borrowed(fd), Interest::READABLE) };
+    let (Ok(any_fd), Ok(mine_fd)) = (register(any), register(mine)) else {
+        crate::logln!("oxwsgi: worker {} cannot wait for uWSGI signals", sh.worker_id);
+        return;
+    };
+    let mut stop = sh.stopping.clone();
+    loop {
+        let (fd, mut ready) = tokio::select! {
+            r = mine_fd.readable() => match r { Ok(g) => (mine, g), Err(_) => return },
+            r = async { sh.admission.room().await; any_fd.readable().await } => match r { Ok(g) => (any, g), Err(_) => return },
+            _ = stop.changed() => return,
+        };
+        match crate::uwsgi_signals::read_signal(fd) {
+            Ok(Some(n)) => sh.executor.signal(n),
+            Ok(None) => ready.clear_ready(),
+            Err(_) => return,
+        }
+    }
 }
 
 /// Waits for a stop (signal or retirement), then for the connections to

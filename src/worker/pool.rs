@@ -22,6 +22,8 @@ use tokio::sync::mpsc;
 /// What the Python threads are given to do.
 pub enum Work {
     Request(Job, Sink),
+    /// Run the handler of a uWSGI signal (uwsgi_signals/).
+    Signal(u8),
 }
 
 pub enum Executor {
@@ -46,6 +48,14 @@ impl Executor {
                 drop(ticket);
                 Responses { from: From::Inline { inline, queue: Some(queue), paused }, ticket: Ticket::default() }
             }
+        }
+    }
+
+    /// Runs the handler of uWSGI signal `num` on a Python thread.
+    pub fn signal(&self, num: u8) {
+        match self {
+            Executor::Threads(s) => s.submit(Work::Signal(num)),
+            Executor::Inline(inline) => inline.signal(num),
         }
     }
 }
@@ -127,7 +137,7 @@ fn serve_jobs(rx: crossbeam_channel::Receiver<Work>, apps: Arc<PyApps>, is_main:
     let board = harakiri::board();
     let slot = board.register(is_main);
     let core = crate::stats::my_core(slot);
-    let me = crate::stats::me();
+    let me = crate::stats::me().filter(|_| crate::stats::timing());
     Python::attach(|py| {
         loop {
             // The GIL wait: from the job's arrival to holding the GIL again.
@@ -135,7 +145,17 @@ fn serve_jobs(rx: crossbeam_channel::Receiver<Work>, apps: Arc<PyApps>, is_main:
             if let (Some(w), Some(t)) = (me, arrived) {
                 w.gil_wait_ns.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
             }
-            let Work::Request(job, sink) = work;
+            let (job, sink) = match work {
+                Work::Request(job, sink) => (job, sink),
+                Work::Signal(num) => {
+                    board.begin(slot, || format!("the handler of uWSGI signal {}", num));
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::python::uwsgi_events::run_handler(py, num)));
+                    if board.end(slot) {
+                        harakiri::clear_pending(py);
+                    }
+                    continue;
+                }
+            };
             if let Some(c) = core {
                 c.in_request.store(1, Relaxed);
             }
@@ -210,8 +230,8 @@ impl Inline {
     /// Runs `f` with the GIL, counted by the harakiri watchdog.
     fn run<T>(&self, what: impl FnOnce() -> String, f: impl FnOnce(Python<'_>) -> T) -> Option<T> {
         let board = harakiri::board();
-        // The GIL wait is timed only when the stats are kept.
-        let asked = crate::stats::me().map(|w| (w, std::time::Instant::now()));
+        // The GIL wait is timed only when the stats are served.
+        let asked = crate::stats::me().filter(|_| crate::stats::timing()).map(|w| (w, std::time::Instant::now()));
         Python::attach(|py| {
             if let Some((w, t)) = asked {
                 w.gil_wait_ns.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
@@ -280,6 +300,10 @@ impl Inline {
         if let Some(c) = self.unpark(i) {
             self.run(|| "close()".into(), |py| call::abandon(py, c));
         }
+    }
+
+    fn signal(&self, num: u8) {
+        self.run(|| format!("the handler of uWSGI signal {}", num), |py| crate::python::uwsgi_events::run_handler(py, num));
     }
 
     fn recycle(&self, q: Queue) {
