@@ -2,7 +2,7 @@
 //! The chunked decoder, fed in two pieces at a fuzzer-chosen split: the
 //! output never exceeds the input, and the split never changes the result.
 use libfuzzer_sys::fuzz_target;
-use oxwsgi::proto::http::ChunkedDecoder;
+use oxwsgi::proto::chunked::ChunkedDecoder;
 
 fn run(parts: &[&[u8]]) -> Result<(Vec<u8>, bool), ()> {
     let mut d = ChunkedDecoder::default();

@@ -1,7 +1,9 @@
 //! Wire formats, pure and tested without sockets: the CGI variable block
-//! both protocols produce (vars.rs), HTTP/1 request heads, chunked bodies and
-//! response heads (http.rs), and the uwsgi packet codec (uwsgi.rs).
+//! both protocols produce (vars.rs), HTTP/1 request and response heads
+//! (http.rs), chunked request bodies (chunked.rs), and the uwsgi packet
+//! codec (uwsgi.rs).
 
+pub mod chunked;
 pub mod http;
 pub mod uwsgi;
 pub mod vars;

@@ -2,7 +2,8 @@
 //! memory, larger ones (past --post-buffering) spooled to an unlinked temp
 //! file, as uWSGI's post-buffering does. Chunked bodies are decoded here.
 
-use crate::proto::http::{ChunkedDecoder, Framing, HttpError};
+use crate::proto::chunked::ChunkedDecoder;
+use crate::proto::http::{Framing, HttpError};
 use crate::wsgi::Body;
 use bytes::{Buf, BytesMut};
 use std::io::{Seek, Write};
