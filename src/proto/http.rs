@@ -62,12 +62,7 @@ pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars, max_headers: 
     let head_len = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HttpError { status: "431 Request Header Fields Too Large", reason: "too many headers" }),
-        Err(httparse::Error::Version) => return Err(version_error(buf)),
-        Err(httparse::Error::HeaderName) => return Err(bad("invalid header name")),
-        Err(httparse::Error::HeaderValue) => return Err(bad("invalid header value")),
-        Err(httparse::Error::NewLine) | Err(httparse::Error::Status) => return Err(bad("malformed request line")),
-        Err(httparse::Error::Token) => return Err(bad("invalid method")),
+        Err(e) => return Err(head_error(e, buf)),
     };
     // httparse accepts bare LF line endings; RFC 9112 section 2.2 lets a
     // server reject them, and smuggling defences require it.
@@ -122,6 +117,8 @@ pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars, max_headers: 
     let mut conn_keep_alive = false;
     let mut expect_continue = false;
     let mut host: Option<&[u8]> = None;
+    // A repeated header: (its variable's index, the value, a cookie).
+    let mut repeats: Vec<(usize, &[u8], bool)> = Vec::new();
     for h in req.headers.iter() {
         let name = h.name;
         let value = h.value;
@@ -180,25 +177,15 @@ pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars, max_headers: 
         if name.as_bytes().contains(&b'_') {
             continue;
         }
-        let mut existing = false;
-        for (k, _) in vars.iter() {
-            if k.len() == name.len() + 5 && k.starts_with(b"HTTP_") && header_matches(&k[5..], name.as_bytes()) {
-                existing = true;
-                break;
-            }
-        }
-        if existing {
-            let key = http_key(name.as_bytes());
-            let old = vars.get(&key).unwrap_or(b"").to_vec();
-            let sep: &[u8] = if name.eq_ignore_ascii_case("cookie") { b"; " } else { b", " };
-            let mut joined = old;
-            joined.extend_from_slice(sep);
-            joined.extend_from_slice(value);
-            vars.set(&key, &joined);
-        } else {
-            vars.push_with(|b| write_http_key(b, name.as_bytes()), value);
+        let existing = vars.iter().position(|(k, _)| k.len() == name.len() + 5 && k.starts_with(b"HTTP_") && header_matches(&k[5..], name.as_bytes()));
+        match existing {
+            // Joined once all are seen: joining as they come would copy the
+            // value again for every repeat.
+            Some(i) => repeats.push((i, value, name.eq_ignore_ascii_case("cookie"))),
+            None => vars.push_with(|b| write_http_key(b, name.as_bytes()), value),
         }
     }
+    join_repeats(vars, &repeats);
     if chunked && content_length.is_some() {
         // RFC 9112 6.3: a request with both is a smuggling attempt.
         return Err(bad("both Content-Length and Transfer-Encoding"));
@@ -225,6 +212,90 @@ pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars, max_headers: 
         http11,
         is_head: method == "HEAD",
     }))
+}
+
+/// Reading a request head that arrives in pieces (a slow client, a
+/// slowloris) without parsing it all again after every read: the first
+/// look parses the whole buffer (usually the whole head is there); after
+/// that each line is checked once as it completes, so a bad line is still
+/// refused at once, and the head is parsed in full only when its blank
+/// line has come.
+#[derive(Debug, Default)]
+pub struct HeadScan {
+    /// Bytes checked so far: complete lines only.
+    checked: usize,
+    lines: usize,
+    /// The first full parse found the head incomplete.
+    partial: bool,
+    /// Full parses done (for tests).
+    pub parses: usize,
+}
+
+impl HeadScan {
+    /// Parses the head in `buf` if it is complete; Ok(None) to wait for more.
+    pub fn parse(&mut self, buf: &[u8], conn: &ConnInfo, vars: &mut Vars, max_headers: usize) -> Result<Option<Request>, HttpError> {
+        if self.partial && !self.check_lines(buf, max_headers)? {
+            return Ok(None);
+        }
+        self.parses += 1;
+        let r = parse_request(buf, conn, vars, max_headers)?;
+        if r.is_none() && !self.partial {
+            self.partial = true;
+            self.check_lines(buf, max_headers)?;
+        }
+        Ok(r)
+    }
+
+    /// Checks the lines completed since the last call; true once the blank
+    /// line that ends the head is in.
+    fn check_lines(&mut self, buf: &[u8], max_headers: usize) -> Result<bool, HttpError> {
+        while let Some(i) = memchr::memchr(b'\n', &buf[self.checked..]) {
+            let end = self.checked + i;
+            let line = &buf[self.checked..end];
+            let Some(line) = line.strip_suffix(b"\r") else {
+                return Err(bad("bare LF in request head"));
+            };
+            if line.is_empty() {
+                // RFC 9112 2.2: empty lines before the request line are ignored.
+                if self.lines > 0 {
+                    return Ok(true);
+                }
+            } else if self.lines == 0 {
+                let mut none = [];
+                match httparse::Request::new(&mut none).parse(&buf[..=end]) {
+                    Ok(_) | Err(httparse::Error::TooManyHeaders) => {}
+                    Err(e) => return Err(head_error(e, buf)),
+                }
+                self.lines = 1;
+            } else {
+                if self.lines > max_headers {
+                    return Err(TOO_MANY_HEADERS);
+                }
+                let mut one = [httparse::EMPTY_HEADER; 1];
+                match httparse::parse_headers(&buf[self.checked..=end], &mut one) {
+                    Ok(_) | Err(httparse::Error::TooManyHeaders) => {}
+                    Err(e) => return Err(head_error(e, buf)),
+                }
+                self.lines += 1;
+            }
+            self.checked = end + 1;
+        }
+        Ok(false)
+    }
+}
+
+const TOO_MANY_HEADERS: HttpError = HttpError { status: "431 Request Header Fields Too Large", reason: "too many headers" };
+
+/// What an httparse error means for the client.
+fn head_error(e: httparse::Error, buf: &[u8]) -> HttpError {
+    match e {
+        httparse::Error::TooManyHeaders => TOO_MANY_HEADERS,
+        httparse::Error::Version => version_error(buf),
+        httparse::Error::HeaderName => bad("invalid header name"),
+        httparse::Error::HeaderValue => bad("invalid header value"),
+        httparse::Error::NewLine | httparse::Error::Status => bad("malformed request line"),
+        httparse::Error::Token => bad("invalid method"),
+    }
 }
 
 /// 505 is for a well-formed version we do not speak (HTTP/2.0 on an
@@ -292,10 +363,23 @@ fn write_http_key(b: &mut Vec<u8>, name: &[u8]) {
     b.extend(name.iter().map(|&c| if c == b'-' { b'_' } else { c.to_ascii_uppercase() }));
 }
 
-fn http_key(name: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(name.len() + 5);
-    write_http_key(&mut k, name);
-    k
+/// CGI joins a repeated header into one variable: values in order, with
+/// "; " between cookies and ", " between anything else (RFC 9110 5.3).
+fn join_repeats(vars: &mut Vars, repeats: &[(usize, &[u8], bool)]) {
+    let mut done: Vec<usize> = Vec::new();
+    for &(i, _, cookie) in repeats {
+        if done.contains(&i) {
+            continue;
+        }
+        done.push(i);
+        let sep: &[u8] = if cookie { b"; " } else { b", " };
+        let mut joined = vars.value_at(i).to_vec();
+        for (_, v, _) in repeats.iter().filter(|r| r.0 == i) {
+            joined.extend_from_slice(sep);
+            joined.extend_from_slice(v);
+        }
+        vars.set_at(i, &joined);
+    }
 }
 
 /// Percent-decodes a path; an invalid escape is kept as it is.
@@ -472,6 +556,70 @@ mod tests {
         let many: String = (0..MAX_HEADERS + 1).map(|i| format!("X-{i}: v\r\n")).collect();
         let e = parse(&format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n")).unwrap_err();
         assert!(e.status.starts_with("431"));
+    }
+
+    /// Feeds `raw` to a HeadScan `step` bytes at a time, as reads would.
+    fn scan_in_pieces(raw: &[u8], step: usize) -> (Result<Option<(Request, Vars)>, HttpError>, usize) {
+        scan_with(raw, step, MAX_HEADERS)
+    }
+
+    fn scan_with(raw: &[u8], step: usize, max: usize) -> (Result<Option<(Request, Vars)>, HttpError>, usize) {
+        let mut scan = HeadScan::default();
+        let mut v = Vars::default();
+        let mut end = 0;
+        loop {
+            end = (end + step).min(raw.len());
+            match scan.parse(&raw[..end], &conn(), &mut v, max) {
+                Ok(Some(r)) => return (Ok(Some((r, v))), scan.parses),
+                Err(e) => return (Err(e), scan.parses),
+                Ok(None) if end == raw.len() => return (Ok(None), scan.parses),
+                Ok(None) => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_head_in_pieces_is_parsed_once_when_complete() {
+        let mut raw = b"\r\nGET /a?b=1 HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\n".to_vec();
+        for i in 0..100 {
+            raw.extend_from_slice(format!("X-Rep: v{}\r\nCookie: c{}=2\r\n", i, i).as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        let (whole, _) = scan_with(&raw, raw.len(), MAX_HEADERS_LIMIT);
+        let (whole, v) = whole.unwrap().unwrap();
+        let rep: Vec<String> = (0..100).map(|i| format!("v{}", i)).collect();
+        assert_eq!(get(&v, "HTTP_X_REP"), Some(rep.join(", ").as_str()));
+        assert!(get(&v, "HTTP_COOKIE").unwrap().starts_with("a=1; c0=2; c1=2"));
+        for step in [1, 2, 7, 64] {
+            let (r, parses) = scan_with(&raw, step, MAX_HEADERS_LIMIT);
+            let (r, v2) = r.unwrap().unwrap();
+            assert_eq!(r.head_len, whole.head_len, "step {step}");
+            assert_eq!(v2.iter().collect::<Vec<_>>(), v.iter().collect::<Vec<_>>(), "step {step}");
+            // One look at the first piece, one parse of the whole head: not
+            // one per read.
+            assert!(parses <= 2, "step {step}: {parses} parses");
+        }
+    }
+
+    #[test]
+    fn a_bad_line_is_refused_before_the_head_ends() {
+        for (raw, want) in [
+            (&b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n"[..], "invalid header name"),
+            (b"GET / HTTP/1.1\r\nHost: x\n", "bare LF in request head"),
+            (b"G@T / HTTP/1.1\r\n", "invalid method"),
+            (b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n", "invalid header name"),
+        ] {
+            for step in [1, 3] {
+                let (r, _) = scan_in_pieces(raw, step);
+                assert_eq!(r.unwrap_err().reason, want, "{:?} step {step}", String::from_utf8_lossy(raw));
+            }
+        }
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("X-{}: 1\r\n", i).as_bytes());
+        }
+        assert_eq!(scan_in_pieces(&many, 5).0.unwrap_err().status, "431 Request Header Fields Too Large");
+        assert!(matches!(scan_in_pieces(b"GET / HTTP/1.1\r\nHost: x\r\n", 4).0, Ok(None)));
     }
 
     #[test]

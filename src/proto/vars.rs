@@ -83,6 +83,19 @@ impl Vars {
         }
     }
 
+    /// The value of the `i`th variable.
+    pub fn value_at(&self, i: usize) -> &[u8] {
+        let v = &self.idx[i].1;
+        &self.buf[v.start as usize..v.end as usize]
+    }
+
+    /// Replaces the value of the `i`th variable.
+    pub fn set_at(&mut self, i: usize, val: &[u8]) {
+        let v0 = self.buf.len() as u32;
+        self.buf.extend_from_slice(val);
+        self.idx[i].1 = v0..self.buf.len() as u32;
+    }
+
     pub fn remove(&mut self, key: &[u8]) {
         let buf = &self.buf;
         self.idx.retain(|(k, _)| &buf[k.start as usize..k.end as usize] != key);
@@ -105,6 +118,9 @@ mod tests {
         v.set(b"B", b"3");
         assert_eq!(v.get(b"A"), Some(&b"22"[..]));
         assert_eq!(v.len(), 3);
+        assert_eq!(v.value_at(2), b"3");
+        v.set_at(2, b"33");
+        assert_eq!(v.get(b"B"), Some(&b"33"[..]));
         v.remove(b"A");
         assert_eq!(v.get(b"A"), None);
         assert_eq!(v.iter().map(|(k, _)| k.to_vec()).collect::<Vec<_>>(), vec![b"HTTP_X".to_vec(), b"B".to_vec()]);

@@ -453,9 +453,10 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>, ticket: Ticke
         let mut vars = Vars::with_capacity(1024, 32);
         let mut deadline: Option<Instant> = first.then(|| Instant::now() + t.head);
         first = false;
+        let mut scan = http::HeadScan::default();
         let req = loop {
             if !buf.is_empty() {
-                let parsed = http::parse_request(&buf, &info, &mut vars, sh.cfg.http_max_headers);
+                let parsed = scan.parse(&buf, &info, &mut vars, sh.cfg.http_max_headers);
                 // The limit holds however the head arrived, in one read or many.
                 let too_big = match &parsed {
                     Ok(Some(r)) => r.head_len > sh.cfg.buffer_size,
