@@ -42,11 +42,14 @@ pub struct Admission {
     shift: Cell<u32>,
     /// Accept loops waiting for room (one per listening socket at most).
     waiting: RefCell<Vec<Waker>>,
+    /// Called when the last ticket is taken (accept.rs stops being a
+    /// candidate for new connections).
+    full: RefCell<Option<Box<dyn Fn()>>>,
 }
 
 impl Admission {
     pub fn new(capacity: usize) -> Rc<Admission> {
-        Rc::new(Admission { capacity: capacity.max(1), taken: Cell::new(0), shift: Cell::new(0), waiting: RefCell::new(Vec::new()) })
+        Rc::new(Admission { capacity: capacity.max(1), taken: Cell::new(0), shift: Cell::new(0), waiting: RefCell::new(Vec::new()), full: RefCell::new(None) })
     }
 
     pub fn has_room(&self) -> bool {
@@ -70,8 +73,19 @@ impl Admission {
 
     /// A ticket, whether or not there is room (see the top of this file).
     pub fn take(self: &Rc<Self>) -> Ticket {
-        self.taken.set(self.taken.get() + 1);
+        let n = self.taken.get() + 1;
+        self.taken.set(n);
+        if n == self.capacity
+            && let Some(f) = &*self.full.borrow()
+        {
+            f();
+        }
         Ticket(Some(self.clone()))
+    }
+
+    /// Sets what to do when the worker becomes full.
+    pub fn on_full(&self, f: Box<dyn Fn()>) {
+        *self.full.borrow_mut() = Some(f);
     }
 
     fn give_back(&self) {

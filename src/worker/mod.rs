@@ -279,70 +279,28 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>, ready: Option<std::sync::mps
     if let Some(r) = ready {
         let _ = r.send(());
     }
+    // What each listening socket's connections are told (SERVER_NAME,
+    // SERVER_PORT), by the socket's index in the acceptor.
+    let mut sockets = Vec::new();
+    let mut listening = Vec::new();
     for b in listen {
         let unix = matches!(b.spec.addr, ListenAddr::Unix(_));
-        let listener = match accept::Listener::new(b.fd, matches!(b.spec.proto, Proto::Http), unix) {
-            Ok(l) => l,
-            Err(e) => {
-                crate::logln!("oxwsgi: cannot accept on {}: {}", b.spec.addr, e);
-                continue;
-            }
-        };
-        let proto = b.spec.proto;
-        let port = b.port.into_bytes();
-        let name = b.spec.addr.to_string().into_bytes();
         // A listener bound to one address: SERVER_NAME without a
         // getsockname() per connection.
         let fixed_ip = match &b.spec.addr {
             ListenAddr::Tcp(a) if !a.ip().is_unspecified() => Some(a.ip().to_string().into_bytes()),
             _ => None,
         };
-        let sh2 = sh.clone();
-        tokio::task::spawn_local(async move {
-            let mut stop = sh2.stopping.clone();
-            while !*stop.borrow() {
-                let a = tokio::select! {
-                    biased;
-                    _ = stop.changed() => break,
-                    a = listener.accept(&sh2.conn_closed, &sh2.admission) => a,
-                };
-                match a {
-                    Ok((fd, addr)) => {
-                        let peer = match addr {
-                            Some(addr) => {
-                                let sock = socket2::SockRef::from(&fd);
-                                let _ = sock.set_tcp_nodelay(true);
-                                let server_name = match &fixed_ip {
-                                    Some(ip) => ip.clone(),
-                                    None => sock.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.ip().to_string()).unwrap_or_default().into_bytes(),
-                                };
-                                conn::Peer {
-                                    addr: addr.ip().to_string().into_bytes(),
-                                    port: addr.port().to_string().into_bytes(),
-                                    server_name,
-                                    server_port: port.clone(),
-                                }
-                            }
-                            None => conn::Peer { addr: Vec::new(), port: Vec::new(), server_name: name.clone(), server_port: Vec::new() },
-                        };
-                        // Taken before anything can wait (accept.rs checked the room).
-                        let ticket = sh2.admission.take();
-                        match Stream::accepted(fd, unix, listener.keep_alive()) {
-                            Ok(s) => run_conn(&sh2, s, peer, proto, ticket).await,
-                            Err(e) => crate::logln!("oxwsgi: cannot take a connection on {}: {}", String::from_utf8_lossy(&name), e),
-                        }
-                    }
-                    Err(e) if accept::needs_pause(&e) => {
-                        crate::logln!("oxwsgi: accept() failed: {}; pausing 100 ms", e);
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(_) => {}
-                }
-            }
-            // Dropping the listener here stops this worker taking
-            // connections; those still queued go to other workers, or to
-            // the next generation after a reload.
-        });
+        sockets.push(SocketInfo { proto: b.spec.proto, port: b.port.into_bytes(), name: b.spec.addr.to_string().into_bytes(), fixed_ip });
+        listening.push(accept::Listening { fd: b.fd, keep_alive: matches!(b.spec.proto, Proto::Http), unix });
+    }
+    // Several workers share the sockets: wake one of them per connection.
+    let shared = sh.cfg.processes > 1;
+    match accept::Acceptor::new(listening, shared, &sh.admission) {
+        Ok(acceptor) => {
+            tokio::task::spawn_local(accept_loop(sh.clone(), acceptor, sockets));
+        }
+        Err(e) => crate::logln!("oxwsgi: worker {} cannot accept connections: {}", sh.worker_id, e),
     }
 
     if let Some((any, mine)) = crate::uwsgi_signals::worker_sockets() {
@@ -359,6 +317,58 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>, ready: Option<std::sync::mps
         let _ = done_tx.send(how);
     });
     done_rx.await.unwrap_or(Stop::Abandon)
+}
+
+/// What a listening socket tells its connections.
+struct SocketInfo {
+    proto: Proto,
+    port: Vec<u8>,
+    name: Vec<u8>,
+    fixed_ip: Option<Vec<u8>>,
+}
+
+/// Takes connections while the worker has room, until it stops. Dropping
+/// the acceptor at the end stops this worker taking connections; those
+/// still queued go to other workers, or to the next generation after a
+/// reload.
+async fn accept_loop(sh: Rc<Shared>, acceptor: accept::Acceptor, sockets: Vec<SocketInfo>) {
+    let mut stop = sh.stopping.clone();
+    while !*stop.borrow() {
+        let a = tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            a = acceptor.accept(&sh.conn_closed, &sh.admission) => a,
+        };
+        let (i, fd, addr) = match a {
+            Ok(c) => c,
+            Err(e) if accept::needs_pause(&e) => {
+                crate::logln!("oxwsgi: accept() failed: {}; pausing 100 ms", e);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let si = &sockets[i];
+        let peer = match addr {
+            Some(addr) => {
+                let sock = socket2::SockRef::from(&fd);
+                let _ = sock.set_tcp_nodelay(true);
+                let server_name = match &si.fixed_ip {
+                    Some(ip) => ip.clone(),
+                    None => sock.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.ip().to_string()).unwrap_or_default().into_bytes(),
+                };
+                conn::Peer { addr: addr.ip().to_string().into_bytes(), port: addr.port().to_string().into_bytes(), server_name, server_port: si.port.clone() }
+            }
+            None => conn::Peer { addr: Vec::new(), port: Vec::new(), server_name: si.name.clone(), server_port: Vec::new() },
+        };
+        // Taken before anything can wait (the acceptor checked the room).
+        let ticket = sh.admission.take();
+        let l = &acceptor.listening()[i];
+        match Stream::accepted(fd, l.unix, l.keep_alive) {
+            Ok(s) => run_conn(&sh, s, peer, si.proto, ticket).await,
+            Err(e) => crate::logln!("oxwsgi: cannot take a connection on {}: {}", String::from_utf8_lossy(&si.name), e),
+        }
+    }
 }
 
 /// A descriptor owned elsewhere (a static of uwsgi_signals), to poll.
