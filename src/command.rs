@@ -1,7 +1,7 @@
 //! Running one command line (parsed by options/), shared by the binary
 //! (main.rs) and the python3-hosted extension (python/host.rs).
 
-use crate::options::{Action, parse_args, table};
+use crate::options::{Action, Config, check, parse_args, table};
 
 /// Runs a command line; returns the exit status. With `may_host`, a server
 /// may first move into python3 (python/host.rs), which starts over there.
@@ -19,11 +19,15 @@ pub fn run(args: &[String], may_host: bool) -> i32 {
                 return 1;
             }
         }
+        Ok(Action::Run(cfg)) if cfg.check_config => return check_config(&cfg),
         Ok(Action::Run(cfg)) => {
             // The Emperor runs no Python: it stays in this binary.
             if may_host && cfg.emperor.is_none() && !cfg.apps.is_empty() {
                 crate::python::host::hand_over(&cfg, args);
             }
+            // After the hand-over (which reads the configuration again
+            // there): said once.
+            announce(&cfg);
             if cfg.show_config {
                 print!("{}", cfg.as_ini());
             }
@@ -35,4 +39,32 @@ pub fn run(args: &[String], may_host: bool) -> i32 {
         }
     }
     0
+}
+
+/// The warnings reading the configuration found, and its --print lines.
+fn announce(cfg: &Config) {
+    for w in &cfg.warnings {
+        crate::logln!("oxwsgi: warning: {}", w);
+    }
+    for p in &cfg.prints {
+        println!("{}", p);
+    }
+}
+
+/// --check-config: the configuration as read, its warnings, and what would
+/// stop the server; 0 if nothing would.
+fn check_config(cfg: &Config) -> i32 {
+    announce(cfg);
+    print!("{}", cfg.as_ini());
+    let problems = check::problems(cfg);
+    for p in &problems {
+        crate::logln!("oxwsgi: error: {}", p);
+    }
+    if problems.is_empty() {
+        crate::logln!("oxwsgi: the configuration is valid ({} warning(s))", cfg.warnings.len());
+        0
+    } else {
+        crate::logln!("oxwsgi: the server would not start: {} error(s), {} warning(s)", problems.len(), cfg.warnings.len());
+        1
+    }
 }

@@ -30,6 +30,8 @@ pub struct StaticConfig {
     /// --static-expires* rules, in the order uWSGI checks them.
     pub expires: Vec<Expires>,
     pub gzip: Gzip,
+    /// --static-skip-ext: paths ending with these are the app's.
+    pub skip_ext: Vec<String>,
 }
 
 /// What an --static-expires* rule matches.
@@ -190,6 +192,9 @@ pub enum Lookup {
 }
 
 pub fn resolve(cfg: &StaticConfig, path: &[u8]) -> Lookup {
+    if cfg.skip_ext.iter().any(|e| path.ends_with(e.as_bytes())) {
+        return Lookup::Pass;
+    }
     if path.contains(&0) || path.split(|&c| c == b'/').any(|seg| seg == b"..") {
         return if cfg.is_empty() { Lookup::Pass } else { Lookup::Forbidden };
     }

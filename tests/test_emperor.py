@@ -227,7 +227,20 @@ def test_emperor_daemonize_pidfile_logto(tmp_path):
     wait_for(lambda: "every vassal stopped, goodbye" in log.read_text(), what="the goodbye")
     assert not pidfile.exists()
     r = run_oxwsgi("--emperor", tmp_path / "nope")
-    assert r.returncode == 1 and "is not a directory" in r.stderr
+    assert r.returncode == 1 and "the vassals directory cannot be entered (chdir(): No such file or directory" in r.stderr
+
+
+def test_a_pattern_waits_for_its_directory(serve, tmp_path):
+    """As uWSGI's glob monitor: `--emperor dir/*.ini` starts before dir
+    exists, and runs the vassals once it does."""
+    vdir = tmp_path / "later"
+    port = free_port()
+    emperor = serve("--emperor", "%s/*.ini" % vdir)
+    wait_for(lambda: "does not exist" in emperor.read_log(), what="the warning")
+    vdir.mkdir()
+    (vdir / "site.ini").write_text(vassal_ini(port))
+    wait_port(port, proc=emperor)
+    assert get(port, "/")[0].status == 200
 
 
 def test_yaml_and_json_vassals(serve, tmp_path):

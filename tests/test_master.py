@@ -276,9 +276,11 @@ def test_harakiri_kills_a_worker_that_will_not_stop(serve):
         assert get(port, "/ok")[1] == b"suite: /ok"
 
 
-def test_harakiri_needs_master():
-    r = run_oxwsgi("--http", ":0", "--wsgi-file", APPS / "suite.py", "--harakiri", "5")
-    assert r.returncode == 1 and "--harakiri needs --master" in r.stderr
+def test_harakiri_brings_a_master_as_in_uwsgi(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--harakiri", "5", port=port)
+    assert "--harakiri needs a master process: running one" in srv.read_log()
+    assert "spawned worker 1" in srv.read_log()
 
 
 def test_max_requests_delta_and_min_worker_lifetime(serve):

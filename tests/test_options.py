@@ -19,9 +19,11 @@ def test_missing_and_malformed_values():
     assert r.returncode == 1 and "whole number" in r.stderr
 
 
-def test_not_supported_yet_is_an_error():
+def test_a_subsystem_we_do_not_provide_is_refused_by_name():
     r = run_oxwsgi("--http", ":8000", "--wsgi-file", "x.py", "--spooler", "/tmp/spool")
-    assert r.returncode == 1 and "'spooler' is not supported yet" in r.stderr
+    assert r.returncode == 1 and "option '--spooler': the uWSGI spooler is not provided by oxwsgi" in r.stderr
+    r = run_oxwsgi("--http", ":8000", "--wsgi-file", "x.py", "--nosuch-opt", "1")
+    assert r.returncode == 1 and "unknown option '--nosuch-opt'" in r.stderr
 
 
 def test_help_and_version():

@@ -147,6 +147,8 @@ def test_busy_worker_and_listen_queue(serve, tmp_path):
     try:
         for _ in range(5):
             c = socket.create_connection(("127.0.0.1", port))
+            # TCP sockets defer accept (as uWSGI's do) until data comes.
+            c.sendall(b"GET / HTTP/1.1\r\n")
             clients.append(c)
         time.sleep(0.3)
         doc = stats_json(sock)

@@ -21,18 +21,28 @@ use std::time::{Duration, Instant};
 use vassal::{Launch, Stamp, State, Vassal};
 
 /// The directory and the file-name pattern of the vassals.
-struct Scope {
-    dir: PathBuf,
+pub struct Scope {
+    pub dir: PathBuf,
     pattern: String,
 }
 
 impl Scope {
-    fn parse(spec: &str) -> Scope {
+    pub fn parse(spec: &str) -> Scope {
         let p = Path::new(spec);
         match p.file_name().map(|f| f.to_string_lossy().into_owned()) {
             Some(f) if f.contains('*') || f.contains('?') => Scope { dir: p.parent().unwrap_or(Path::new(".")).to_path_buf(), pattern: f },
             _ => Scope { dir: p.to_path_buf(), pattern: "*".into() },
         }
+    }
+
+    /// Whether the vassals were given as a pattern (`dir/*.ini`).
+    pub fn is_glob(&self) -> bool {
+        self.pattern != "*"
+    }
+
+    /// Why the directory cannot be read, if it cannot.
+    pub fn missing(&self) -> Option<std::io::Error> {
+        std::fs::read_dir(&self.dir).err()
     }
 
     /// The config files now present, by name.
@@ -79,10 +89,15 @@ fn wildcard(pat: &str, name: &str) -> bool {
 
 pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
     let scope = Scope::parse(spec);
-    if !scope.dir.is_dir() {
-        return Err(format!("--emperor {}: {} is not a directory", spec, scope.dir.display()));
+    if let Some(e) = scope.missing() {
+        // As uWSGI: a glob waits for its directory to appear; a directory
+        // given as such must exist.
+        if !scope.is_glob() {
+            return Err(format!("--emperor {}: the vassals directory cannot be entered (chdir(): {})", spec, e));
+        }
+        crate::logln!("oxwsgi emperor: *** WARNING: {} does not exist ({}): no vassal runs until it does ***", scope.dir.display(), e);
     }
-    let launch = Launch { exe: crate::python::host::our_binary().map_err(|e| format!("cannot find our own binary: {}", e))?, tyrant: cfg.emperor_tyrant };
+    let launch = Launch { exe: crate::python::host::binary_for(cfg).map_err(|e| format!("cannot find our own binary: {}", e))?, tyrant: cfg.emperor_tyrant };
     let mut sigs = SigSet::empty();
     for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP] {
         sigs.add(s);

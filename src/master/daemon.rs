@@ -14,9 +14,10 @@ static READY_PIPE: Mutex<Option<std::fs::File>> = Mutex::new(None);
 pub fn daemonize(logfile: &Path) -> Result<(), String> {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(logfile).map_err(|e| format!("--daemonize {}: {}", logfile.display(), e))?;
     let (r, w) = nix::unistd::pipe().map_err(|e| e.to_string())?;
-    // Inside python3 (python/host.rs) the interpreter already runs: fork
-    // with its hooks.
-    let forked = if crate::python::host::hosted() { crate::python::fork::fork_with_python() } else { unsafe { nix::unistd::fork() } };
+    // Once the interpreter runs (inside python3, see python/host.rs, or
+    // for --daemonize2 after the app is loaded): fork with its hooks.
+    let python = unsafe { pyo3::ffi::Py_IsInitialized() } != 0;
+    let forked = if python { crate::python::fork::fork_with_python() } else { unsafe { nix::unistd::fork() } };
     match forked.map_err(|e| e.to_string())? {
         nix::unistd::ForkResult::Parent { .. } => {
             drop(w);

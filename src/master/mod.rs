@@ -32,8 +32,17 @@ fn start(cfg: Config) -> Result<i32, String> {
     crate::procname::init();
     // Every connection is a descriptor; 1024 is a small soft limit for a
     // server that keeps slow and idle clients waiting without threads.
-    if let Ok((_, hard)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
-        let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard.min(1 << 20), hard);
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match cfg.max_fd {
+        Some(n) => setrlimit(Resource::RLIMIT_NOFILE, n, n).map_err(|e| format!("--max-fd {}: {} (past the hard limit it needs root)", n, e))?,
+        None => {
+            if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+                let _ = setrlimit(Resource::RLIMIT_NOFILE, hard.min(1 << 20), hard);
+            }
+        }
+    }
+    if let Some(mask) = cfg.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }
     if let Some(spec) = cfg.emperor.clone() {
         return start_emperor(cfg, &spec);
@@ -57,7 +66,11 @@ fn start(cfg: Config) -> Result<i32, String> {
         // SAFETY: no thread runs yet.
         unsafe { std::env::set_var(k, v) };
     }
-    let bound = net::bind_all(&cfg.listeners, cfg.listen_backlog, cfg.chmod_socket, cfg.chown_socket.as_deref())?;
+    for k in &cfg.unenv {
+        // SAFETY: no thread runs yet.
+        unsafe { std::env::remove_var(k) };
+    }
+    let bound = net::bind_all(&cfg.listeners, &net::BindOptions::from_config(&cfg))?;
     for b in &bound {
         let what = match b.spec.proto {
             crate::options::Proto::Http => "HTTP",
@@ -85,9 +98,22 @@ fn start(cfg: Config) -> Result<i32, String> {
         }
     }
     if cfg.uid.is_some() || cfg.gid.is_some() {
-        privileges::drop_privileges(cfg.uid.as_deref(), cfg.gid.as_deref())?;
+        if cfg.master_as_root && multi {
+            crate::logln!("oxwsgi: --master-as-root: the master stays root; each worker drops to --uid/--gid when forked");
+        } else {
+            privileges::drop_privileges(cfg.uid.as_deref(), cfg.gid.as_deref())?;
+        }
     } else if nix::unistd::geteuid().is_root() {
         crate::logln!("oxwsgi: *** WARNING: the app runs as root; give --uid and --gid to drop privileges after binding ***");
+    }
+    // The *2 forms: after the privileges are dropped.
+    for (p, atomic) in [(&cfg.pidfile2, false), (&cfg.safe_pidfile2, true)] {
+        if let Some(p) = p {
+            daemon::write_pidfile(p, atomic)?;
+        }
+    }
+    if let Some(l) = &cfg.logto2 {
+        daemon::log_to(l)?;
     }
     crate::python::interp::start(&cfg).map_err(|e| e.0)?;
     let cfg = Arc::new(cfg);
@@ -96,8 +122,22 @@ fn start(cfg: Config) -> Result<i32, String> {
     let apps = if cfg.lazy_apps {
         None
     } else {
-        Some(crate::unix_signals::with_clean_mask(|| pyo3::Python::attach(|py| crate::python::loader::load_apps(py, &cfg.apps)))?)
+        Some(crate::unix_signals::with_clean_mask(|| pyo3::Python::attach(|py| crate::python::loader::load_apps(py, &cfg.apps, &cfg.imports)))?)
     };
+    if !cfg.lazy_apps {
+        after_apps(&cfg)?;
+    }
+    if let Some(d) = &cfg.daemonize2 {
+        daemon::daemonize(d)?;
+        // The master's PID is the detached one's now.
+        for (p, atomic) in [(&cfg.pidfile, false), (&cfg.safe_pidfile, true), (&cfg.pidfile2, false), (&cfg.safe_pidfile2, true)] {
+            if let Some(p) = p
+                && let Err(e) = daemon::write_pidfile(p, atomic)
+            {
+                crate::logln!("oxwsgi: --daemonize2: cannot write the new PID: {}", e);
+            }
+        }
+    }
     let reload = if multi {
         matches!(supervisor::run(cfg.clone(), &bound, apps, stats), supervisor::MasterExit::Reload)
     } else {
@@ -124,6 +164,15 @@ fn start(cfg: Config) -> Result<i32, String> {
     cleanup(&cfg, &bound);
     crate::logln!("oxwsgi: goodbye");
     Ok(0)
+}
+
+/// What comes once the app is loaded (in the master, or with --lazy-apps
+/// in each worker): --chdir2.
+pub fn after_apps(cfg: &Config) -> Result<(), String> {
+    if let Some(dir) = &cfg.chdir2 {
+        std::env::set_current_dir(dir).map_err(|e| format!("--chdir2 {}: {}", dir.display(), e))?;
+    }
+    Ok(())
 }
 
 /// How many workers the shared tables have room for: --processes, and
@@ -189,7 +238,7 @@ fn cleanup(cfg: &Config, bound: &[net::Bound]) {
 /// files read afresh, the listening sockets inherited.
 fn reexec(cfg: &Config, bound: &[net::Bound]) -> ! {
     net::prepare_inherit(bound);
-    let exe = crate::python::host::our_binary().unwrap_or_else(|_| "oxwsgi".into());
+    let exe = crate::python::host::binary_for(cfg).unwrap_or_else(|_| "oxwsgi".into());
     crate::logln!("oxwsgi: reloading: executing {} again", exe.display());
     let err = std::os::unix::process::CommandExt::exec(std::process::Command::new(&exe).args(&cfg.argv));
     crate::logln!("oxwsgi: reload failed, cannot execute {}: {}", exe.display(), err);

@@ -62,6 +62,14 @@ fn spawn(
             let apps = apps
                 .as_ref()
                 .map(|a| pyo3::Python::attach(|py| a.iter().map(|x| App { mountpoint: x.mountpoint.clone(), callable: x.callable.clone_ref(py) }).collect()));
+            // --master-as-root: the master kept root; its workers do not.
+            if cfg.master_as_root
+                && (cfg.uid.is_some() || cfg.gid.is_some())
+                && let Err(e) = crate::master::privileges::drop_privileges(cfg.uid.as_deref(), cfg.gid.as_deref())
+            {
+                crate::logln!("oxwsgi: worker {} (pid {}) cannot start: {}", slot.id, std::process::id(), e);
+                std::process::exit(22);
+            }
             let code = match worker::run(cfg.clone(), bound, apps, slot.id, || std::process::exit(0)) {
                 worker::Exit::Graceful { .. } => 0,
                 worker::Exit::Failed(e) => {

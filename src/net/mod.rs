@@ -28,7 +28,40 @@ impl Bound {
     }
 }
 
-pub fn bind_all(listeners: &[Listener], backlog: i32, chmod: Option<u32>, chown: Option<&str>) -> Result<Vec<Bound>, String> {
+/// How the sockets are made (the socket options of the config).
+#[derive(Debug, Clone, Default)]
+pub struct BindOptions {
+    pub backlog: i32,
+    pub chmod: Option<u32>,
+    pub chown: Option<String>,
+    /// SO_REUSEPORT on TCP sockets.
+    pub reuse_port: bool,
+    /// SO_KEEPALIVE (inherited by the accepted connections).
+    pub keepalive: bool,
+    /// TCP_DEFER_ACCEPT for this many seconds: the kernel hands over a TCP
+    /// connection only once its first bytes are in (uWSGI's default).
+    pub defer_accept: Option<u32>,
+}
+
+impl BindOptions {
+    pub fn from_config(c: &crate::options::Config) -> BindOptions {
+        BindOptions {
+            backlog: c.listen_backlog,
+            chmod: c.chmod_socket,
+            chown: c.chown_socket.clone(),
+            reuse_port: c.reuse_port,
+            keepalive: c.so_keepalive,
+            defer_accept: c.defer_accept.then_some(c.http_header_timeout.min(u32::MAX as u64) as u32),
+        }
+    }
+
+    /// A plain socket (the stats'): a backlog and nothing else.
+    pub fn plain(backlog: i32) -> BindOptions {
+        BindOptions { backlog, ..Default::default() }
+    }
+}
+
+pub fn bind_all(listeners: &[Listener], opts: &BindOptions) -> Result<Vec<Bound>, String> {
     if let Ok(fds) = std::env::var(INHERIT_ENV) {
         // SAFETY: this variable is set only by our own re-exec, with fds we
         // left open for this process.
@@ -59,20 +92,45 @@ pub fn bind_all(listeners: &[Listener], backlog: i32, chmod: Option<u32>, chown:
             unsafe { libc::close(fd) };
         }
     }
-    listeners.iter().map(|l| bind_one(l, backlog, chmod, chown)).collect()
+    listeners.iter().map(|l| bind_one(l, opts)).collect()
+}
+
+fn set_defer_accept(s: &Socket, secs: u32) {
+    let v = secs as libc::c_int;
+    // SAFETY: setsockopt(2) with an int we own; failure is harmless (the
+    // connection is then accepted before its bytes, as without it).
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            &v as *const libc::c_int as *const libc::c_void,
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
 }
 
 fn set_cloexec(fd: &OwnedFd) {
     unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
 }
 
-pub fn bind_one(l: &Listener, backlog: i32, chmod: Option<u32>, chown: Option<&str>) -> Result<Bound, String> {
+pub fn bind_one(l: &Listener, opts: &BindOptions) -> Result<Bound, String> {
+    let (backlog, chmod, chown) = (opts.backlog, opts.chmod, opts.chown.as_deref());
     match &l.addr {
         ListenAddr::Tcp(addr) => {
             let s = Socket::new(Domain::for_address(*addr), Type::STREAM, None).map_err(|e| format!("socket(): {}", e))?;
             s.set_reuse_address(true).ok();
             if addr.is_ipv6() {
                 s.set_only_v6(true).ok();
+            }
+            if opts.reuse_port {
+                s.set_reuse_port(true).map_err(|e| format!("--reuse-port on {}: {}", addr, e))?;
+            }
+            if opts.keepalive {
+                s.set_keepalive(true).map_err(|e| format!("--so-keepalive on {}: {}", addr, e))?;
+            }
+            if let Some(secs) = opts.defer_accept {
+                set_defer_accept(&s, secs);
             }
             s.bind(&(*addr).into()).map_err(|e| format!("cannot bind {}: {}", addr, e))?;
             s.listen(backlog).map_err(|e| format!("cannot listen on {}: {}", addr, e))?;

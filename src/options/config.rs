@@ -1,7 +1,6 @@
 //! The typed configuration. Options are parsed once, here; the rest of the
 //! server reads fields, never option names.
 
-use super::{ConfigError, Origin, RawOpt, parse_bool};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -42,8 +41,18 @@ pub struct AppSpec {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AppSource {
-    File { path: PathBuf, callable: String },
-    Module { module: String, callable: String },
+    File {
+        path: PathBuf,
+        callable: String,
+    },
+    Module {
+        module: String,
+        callable: String,
+    },
+    /// A PasteDeploy URI (`config:/path/app.ini`).
+    Paste {
+        uri: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -55,7 +64,17 @@ pub struct Config {
     pub chdir: Option<PathBuf>,
     pub pythonpath: Vec<String>,
     pub env: Vec<(String, String)>,
+    pub unenv: Vec<String>,
     pub lazy_apps: bool,
+    /// --chdir2: after the app is loaded.
+    pub chdir2: Option<PathBuf>,
+    /// --import: modules imported before the apps.
+    pub imports: Vec<String>,
+    /// --pyargv: sys.argv after "oxwsgi".
+    pub pyargv: Vec<String>,
+    pub file_wrapper: bool,
+    /// --catch-exceptions: tracebacks in 500 responses.
+    pub catch_exceptions: bool,
     // Sockets
     pub listeners: Vec<Listener>,
     pub chmod_socket: Option<u32>,
@@ -65,16 +84,28 @@ pub struct Config {
     pub post_buffering: usize,
     pub limit_post: u64,
     pub vacuum: bool,
+    pub umask: Option<u32>,
+    pub reuse_port: bool,
+    pub so_keepalive: bool,
+    /// TCP_DEFER_ACCEPT on TCP sockets (off with --no-defer-accept).
+    pub defer_accept: bool,
+    pub proxy_protocol: bool,
+    /// --add-header lines, as "Name: value\r\n".
+    pub add_headers: Vec<u8>,
     // Limits and timeouts
     pub http_max_headers: usize,
     pub http_keepalive_requests: u64,
     pub http_header_timeout: u64,
     pub http_keepalive_timeout: u64,
     pub socket_timeout: u64,
+    /// --http-timeout: socket_timeout for HTTP sockets.
+    pub http_timeout: Option<u64>,
     // Processes
     pub master: bool,
     pub processes: usize,
     pub threads: usize,
+    pub threads_stacksize_kb: Option<usize>,
+    pub max_fd: Option<u64>,
     pub max_requests: u64,
     pub max_requests_delta: u64,
     pub min_worker_lifetime: u64,
@@ -85,10 +116,19 @@ pub struct Config {
     pub limit_as_mb: Option<u64>,
     pub pidfile: Option<PathBuf>,
     pub safe_pidfile: Option<PathBuf>,
+    /// Written after dropping privileges.
+    pub pidfile2: Option<PathBuf>,
+    pub safe_pidfile2: Option<PathBuf>,
     pub uid: Option<String>,
     pub gid: Option<String>,
+    pub master_as_root: bool,
+    pub ignore_write_errors: bool,
+    pub disable_write_exception: bool,
+    pub binary_path: Option<PathBuf>,
     pub reload_mercy: u64,
     pub daemonize: Option<PathBuf>,
+    /// --daemonize2: after the app is loaded.
+    pub daemonize2: Option<PathBuf>,
     pub ignore_sigpipe: bool,
     pub locks: usize,
     // Static files
@@ -104,9 +144,16 @@ pub struct Config {
     // Logging
     pub disable_logging: bool,
     pub logto: Option<PathBuf>,
+    pub logto2: Option<PathBuf>,
+    /// --print: shown when the configuration is read.
+    pub prints: Vec<String>,
+    /// What reading the configuration found worth a warning.
+    pub warnings: Vec<String>,
+    pub check_config: bool,
     /// The arguments we were started with: a reload re-executes them.
     pub argv: Vec<String>,
-    /// The options as given, in order, for the `uwsgi.opt` dict.
+    /// The options and placeholders as given (expanded), in order, for the
+    /// `uwsgi.opt` dict and --show-config.
     pub raw_opts: Vec<(String, Option<String>)>,
     pub show_config: bool,
 }
@@ -116,7 +163,7 @@ impl Config {
     pub fn as_ini(&self) -> String {
         let mut out = String::from("[uwsgi]\n");
         for (k, v) in &self.raw_opts {
-            if k == "show-config" {
+            if k == "show-config" || k == "check-config" {
                 continue;
             }
             out.push_str(&format!("{} = {}\n", k, v.as_deref().unwrap_or("true")));
@@ -134,7 +181,13 @@ impl Default for Config {
             chdir: None,
             pythonpath: Vec::new(),
             env: Vec::new(),
+            unenv: Vec::new(),
             lazy_apps: false,
+            chdir2: None,
+            imports: Vec::new(),
+            pyargv: Vec::new(),
+            file_wrapper: true,
+            catch_exceptions: false,
             listeners: Vec::new(),
             chmod_socket: None,
             chown_socket: None,
@@ -145,14 +198,23 @@ impl Default for Config {
             post_buffering: 1 << 20,
             limit_post: 0,
             vacuum: false,
+            umask: None,
+            reuse_port: false,
+            so_keepalive: false,
+            defer_accept: true,
+            proxy_protocol: false,
+            add_headers: Vec::new(),
             http_max_headers: crate::proto::http::MAX_HEADERS,
             http_keepalive_requests: 1000,
             http_header_timeout: 30,
             http_keepalive_timeout: 60,
             socket_timeout: 60,
+            http_timeout: None,
             master: false,
             processes: 1,
             threads: 1,
+            threads_stacksize_kb: None,
+            max_fd: None,
             max_requests: 0,
             max_requests_delta: 0,
             min_worker_lifetime: 0,
@@ -163,10 +225,17 @@ impl Default for Config {
             limit_as_mb: None,
             pidfile: None,
             safe_pidfile: None,
+            pidfile2: None,
+            safe_pidfile2: None,
             uid: None,
             gid: None,
+            master_as_root: false,
+            ignore_write_errors: false,
+            disable_write_exception: false,
+            binary_path: None,
             reload_mercy: 60,
             daemonize: None,
+            daemonize2: None,
             ignore_sigpipe: false,
             locks: 0,
             statics: Default::default(),
@@ -178,21 +247,14 @@ impl Default for Config {
             emperor_tyrant: false,
             disable_logging: false,
             logto: None,
+            logto2: None,
+            prints: Vec::new(),
+            warnings: Vec::new(),
+            check_config: false,
             argv: Vec::new(),
             raw_opts: Vec::new(),
             show_config: false,
         }
-    }
-}
-
-fn num<T>(o: &RawOpt, min: T) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-{
-    let v = o.value.as_deref().unwrap_or("");
-    match v.trim().parse::<T>() {
-        Ok(n) if n >= min => Ok(n),
-        _ => Err(ConfigError::new(Some(o.origin.clone()), format!("option '{}' takes a whole number of at least {}, not '{}'", o.spec.name, min, v))),
     }
 }
 
@@ -219,199 +281,13 @@ pub fn parse_listen_addr(s: &str) -> Result<ListenAddr, String> {
     Ok(ListenAddr::Tcp(SocketAddr::new(ip, port)))
 }
 
-fn split_callable(spec: &str, default: &str) -> (String, String) {
-    match spec.rsplit_once(':') {
-        Some((m, c)) if !c.is_empty() && !c.contains('/') => (m.to_string(), c.to_string()),
-        _ => (spec.to_string(), default.to_string()),
-    }
-}
-
-fn app_source(spec: &str, callable: &str) -> AppSource {
-    let (target, call) = split_callable(spec, callable);
-    if target.ends_with(".py") || target.ends_with(".wsgi") || target.contains('/') {
-        AppSource::File { path: PathBuf::from(target), callable: call }
-    } else {
-        AppSource::Module { module: target, callable: call }
-    }
-}
-
-impl Config {
-    pub fn from_raw(opts: &[RawOpt]) -> Result<Config, ConfigError> {
-        let mut c = Config::default();
-        let mut wsgi_file: Option<String> = None;
-        let mut module: Option<String> = None;
-        let mut callable = "application".to_string();
-        let mut mounts: Vec<(String, String, Origin)> = Vec::new();
-        for o in opts {
-            let val = || o.value.clone().unwrap_or_default();
-            let flag = || o.value.as_deref().map(|v| parse_bool(v).unwrap_or(true)).unwrap_or(true);
-            let err = |m: String| ConfigError::new(Some(o.origin.clone()), m);
-            match o.spec.name {
-                "wsgi-file" => wsgi_file = Some(val()),
-                "module" => module = Some(val()),
-                "callable" => callable = val(),
-                "mount" => {
-                    let v = val();
-                    let Some((prefix, app)) = v.split_once('=') else {
-                        return Err(err(format!("mount takes /prefix=app (a .py file or a module), not '{}'", v)));
-                    };
-                    let prefix = prefix.trim().trim_end_matches('/').to_string();
-                    if !prefix.is_empty() && !prefix.starts_with('/') {
-                        return Err(err(format!("mount point '{}' must start with /", prefix)));
-                    }
-                    mounts.push((prefix, app.trim().to_string(), o.origin.clone()));
-                }
-                "manage-script-name" => c.manage_script_name = flag(),
-                "home" => c.home = Some(PathBuf::from(val())).filter(|p| !p.as_os_str().is_empty()),
-                "chdir" => c.chdir = Some(PathBuf::from(val())),
-                "pythonpath" => c.pythonpath.push(val()),
-                "env" => {
-                    let v = val();
-                    match v.split_once('=') {
-                        Some((k, v)) if !k.is_empty() => c.env.push((k.to_string(), v.to_string())),
-                        _ => return Err(err(format!("env takes KEY=VALUE, not '{}'", v))),
-                    }
-                }
-                "lazy-apps" => c.lazy_apps = flag(),
-                "http" | "http-socket" | "http11-socket" | "socket" => {
-                    let proto = if o.spec.name == "socket" { Proto::Uwsgi } else { Proto::Http };
-                    let addr = parse_listen_addr(&val()).map_err(|e| err(format!("option '{}': {}", o.spec.name, e)))?;
-                    c.listeners.push(Listener { addr, proto });
-                }
-                "chmod-socket" => {
-                    c.chmod_socket = match o.value.as_deref() {
-                        None | Some("") | Some("true") => Some(0o666),
-                        Some(m) => Some(
-                            u32::from_str_radix(m, 8)
-                                .ok()
-                                .filter(|m| *m <= 0o777)
-                                .ok_or_else(|| err(format!("chmod-socket takes an octal mode such as 664, not '{}'", m)))?,
-                        ),
-                    }
-                }
-                "chown-socket" => c.chown_socket = Some(val()),
-                "listen" => c.listen_backlog = num(o, 1)?,
-                "buffer-size" => {
-                    let n: usize = num(o, 512)?;
-                    if n > 65535 {
-                        return Err(err(format!("buffer-size {} is larger than a uwsgi packet can carry; the most is 65535", n)));
-                    }
-                    c.buffer_size = n;
-                }
-                "post-buffering" => c.post_buffering = num(o, 0)?,
-                "limit-post" => c.limit_post = num(o, 0)?,
-                "vacuum" => c.vacuum = flag(),
-                "http-max-headers" => {
-                    let n: usize = num(o, 1)?;
-                    if n > crate::proto::http::MAX_HEADERS_LIMIT {
-                        return Err(err(format!("http-max-headers {} is too many; the most is {}", n, crate::proto::http::MAX_HEADERS_LIMIT)));
-                    }
-                    c.http_max_headers = n;
-                }
-                "http-keepalive-requests" => c.http_keepalive_requests = num(o, 0)?,
-                "http-header-timeout" => c.http_header_timeout = num(o, 1)?,
-                "http-keepalive-timeout" => c.http_keepalive_timeout = num(o, 1)?,
-                "socket-timeout" => c.socket_timeout = num(o, 1)?,
-                "master" => c.master = flag(),
-                "processes" => c.processes = num(o, 1)?,
-                "threads" => c.threads = num(o, 1)?,
-                "max-requests" => c.max_requests = num(o, 0)?,
-                "max-requests-delta" => c.max_requests_delta = num(o, 0)?,
-                "min-worker-lifetime" => c.min_worker_lifetime = num(o, 0)?,
-                "reload-on-rss" => c.reload_on_rss_mb = num(o, 1)?,
-                "touch-reload" => c.touch_reload.push(PathBuf::from(val())),
-                "harakiri" => c.harakiri = num(o, 0)?,
-                "harakiri-graceful-timeout" => c.harakiri_graceful_timeout = num(o, 0)?,
-                "limit-as" => c.limit_as_mb = Some(num(o, 1)?),
-                "pidfile" => c.pidfile = Some(PathBuf::from(val())),
-                "safe-pidfile" => c.safe_pidfile = Some(PathBuf::from(val())),
-                "uid" => c.uid = Some(val()),
-                "gid" => c.gid = Some(val()),
-                "reload-mercy" => c.reload_mercy = num(o, 0)?,
-                "daemonize" => c.daemonize = Some(PathBuf::from(val())),
-                "ignore-sigpipe" => c.ignore_sigpipe = flag(),
-                "locks" => c.locks = num(o, 0)?,
-                "static-map" | "static-map2" => {
-                    let v = val();
-                    let Some((prefix, dir)) = v.split_once('=') else {
-                        return Err(err(format!("{} takes /prefix=/directory, not '{}'", o.spec.name, v)));
-                    };
-                    if !prefix.starts_with('/') {
-                        return Err(err(format!("{}: the prefix '{}' must start with /", o.spec.name, prefix)));
-                    }
-                    c.statics.maps.push(crate::statics::StaticMap {
-                        prefix: prefix.to_string(),
-                        dir: PathBuf::from(dir),
-                        keep_prefix: o.spec.name == "static-map2",
-                    });
-                    c.statics.maps.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
-                }
-                "check-static" => c.statics.check.push(PathBuf::from(val())),
-                "static-index" => c.statics.index.push(val()),
-                "static-safe" => c.statics.safe.push(PathBuf::from(val())),
-                "static-expires-type"
-                | "static-expires-type-mtime"
-                | "static-expires"
-                | "static-expires-mtime"
-                | "static-expires-uri"
-                | "static-expires-uri-mtime"
-                | "static-expires-path-info"
-                | "static-expires-path-info-mtime" => {
-                    c.statics.expires.push(crate::statics::Expires::parse(o.spec.name, &val()).map_err(err)?);
-                    c.statics.expires.sort_by_key(|e| e.rank());
-                }
-                "static-gzip-all" => c.statics.gzip.all = flag(),
-                "static-gzip-dir" => c.statics.gzip.dirs.push(val()),
-                "static-gzip-ext" => c.statics.gzip.exts.push(val()),
-                "stats" | "metrics" => {
-                    let addr = parse_listen_addr(&val()).map_err(|e| err(format!("option '{}': {}", o.spec.name, e)))?;
-                    if o.spec.name == "stats" { c.stats = Some(addr) } else { c.metrics = Some(addr) }
-                }
-                "stats-http" => c.stats_http = flag(),
-                "memory-report" => c.memory_report = flag(),
-                "emperor" => c.emperor = Some(val()),
-                "emperor-tyrant" => c.emperor_tyrant = flag(),
-                "disable-logging" => c.disable_logging = flag(),
-                "logto" => c.logto = Some(PathBuf::from(val())),
-                "plugins" => {
-                    for p in val().split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                        let known = matches!(p, "python" | "python3" | "python311" | "python3.11" | "http" | "0" | "corerouter");
-                        if !known && !p.starts_with("python") {
-                            return Err(err(format!("plugin '{}' is not available in oxwsgi (python and http are built in)", p)));
-                        }
-                    }
-                }
-                // Handled while reading, or documented no-ops.
-                "show-config" => c.show_config = flag(),
-                "ini" | "yaml" | "json" | "help" | "version" | "reload" | "stop" | "set-placeholder" | "strict" | "need-app" | "enable-threads"
-                | "single-interpreter" | "die-on-term" => {}
-                other => return Err(err(format!("option '{}' is not supported yet by oxwsgi", other))),
-            }
-        }
-        if c.harakiri > 0 && !c.master && c.processes == 1 {
-            let o = opts.iter().rev().find(|o| o.spec.name == "harakiri").unwrap();
-            return Err(ConfigError::new(Some(o.origin.clone()), "--harakiri needs --master: a stuck worker is killed and the master starts a new one"));
-        }
-        if !c.touch_reload.is_empty() && !c.master && c.processes == 1 {
-            let o = opts.iter().rev().find(|o| o.spec.name == "touch-reload").unwrap();
-            return Err(ConfigError::new(Some(o.origin.clone()), "--touch-reload needs --master: the master watches the files and reloads"));
-        }
-        if let Some(f) = wsgi_file {
-            c.apps.push(AppSpec { mountpoint: String::new(), source: app_source_file(&f, &callable) });
-        }
-        if let Some(m) = module {
-            let (module, call) = split_callable(&m, &callable);
-            c.apps.push(AppSpec { mountpoint: String::new(), source: AppSource::Module { module, callable: call } });
-        }
-        for (prefix, app, _) in mounts {
-            c.apps.push(AppSpec { mountpoint: prefix, source: app_source(&app, &callable) });
-        }
-        Ok(c)
-    }
-}
-
-fn app_source_file(f: &str, callable: &str) -> AppSource {
-    AppSource::File { path: PathBuf::from(f), callable: callable.to_string() }
+/// The plugins oxwsgi has built in, by any name uWSGI configs give them
+/// (`python3`, `python311`, `/usr/lib/uwsgi/python3_plugin.so`, `http`).
+pub fn builtin_plugin(p: &str) -> bool {
+    let base = p.rsplit('/').next().unwrap_or(p);
+    let base = base.strip_suffix(".so").unwrap_or(base);
+    let base = base.strip_suffix("_plugin").unwrap_or(base);
+    base.starts_with("python") || matches!(base, "http" | "0" | "corerouter" | "ugreen" | "logfile" | "syslog")
 }
 
 #[cfg(test)]

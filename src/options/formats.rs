@@ -1,109 +1,131 @@
-//! uWSGI's YAML and JSON config layouts. YAML is the subset uWSGI's own
-//! parser reads (a `uwsgi:` mapping of `key: value` lines, repeated keys,
-//! and `- item` or `[a, b]` lists for repeatable options); JSON is
-//! `{"uwsgi": {"key": value-or-list}}`. Both go through the ini reader's
-//! `apply_key`, so `%` variables, placeholders and errors behave the same.
+//! uWSGI's YAML and JSON config layouts.
+//!
+//! YAML is read the way uWSGI's own reader does, not as YAML: line by
+//! line, a `#` anywhere ends the line, the section is a top-level `name:`
+//! and its options the deeper `key: value` lines, values are taken
+//! verbatim (only double quotes around them go, as uWSGI strips them), so
+//! configs that are not valid YAML (`chdir: %(base)`) read as uWSGI reads
+//! them. Beyond uWSGI's reader, as uWSGI built with libyaml does: `- item`
+//! and `[a, b]` lists for repeatable options, and `key:` alone for a flag.
+//! Where uWSGI's reader would stop silently, this one stops with a warning.
+//!
+//! JSON is `{"uwsgi": {"key": value-or-list}}`: strings, numbers, booleans
+//! (true and false, which uWSGI reads as 1 and 0), lists of them.
 
-use super::ini::{apply_key, placeholder_refs, strip_inline_comment};
-use super::{Collector, ConfigError, Origin};
-use std::path::Path;
+use super::collect::{Collector, Source};
+use super::expand::{self, FileCtx};
+use super::{ConfigError, Origin};
 
-fn unquote(v: &str) -> &str {
-    let v = v.trim();
-    for q in ['"', '\''] {
-        if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
-            return &v[1..v.len() - 1];
-        }
-    }
-    v
+/// What uWSGI's reader strips around keys and values: white space and
+/// double quotes.
+fn strip(v: &str) -> &str {
+    v.trim_matches(|c| c == ' ' || c == '\t' || c == '\r' || c == '"')
 }
 
-pub fn parse_yaml(text: &str, path: &Path, section: &str, col: &mut Collector, depth: usize) -> Result<(), ConfigError> {
-    let file = path.display().to_string();
-    let refs = placeholder_refs(text);
-    let mut in_section = false;
-    let mut found = false;
+/// Indentation as uWSGI's reader counts it (a tab is 8).
+fn depth(line: &str) -> usize {
+    line.chars().take_while(|c| matches!(c, ' ' | '\t' | '\r')).map(|c| if c == ' ' { 1 } else { 8 }).sum()
+}
+
+pub fn parse_yaml(text: &str, file: &FileCtx, section: &str, col: &mut Collector) -> Result<(), ConfigError> {
+    let name = file.path.display().to_string();
+    let first = col.first_file.clone().unwrap_or_else(|| file.clone());
+    let mut section_depth: Option<usize> = None;
     // A `key:` with nothing after it: a list follows, or it is a flag.
     let mut pending: Option<(String, Origin, bool)> = None;
     let flush = |pending: &mut Option<(String, Origin, bool)>, col: &mut Collector| -> Result<(), ConfigError> {
         if let Some((k, o, had_items)) = pending.take()
             && !had_items
         {
-            apply_key(&k, None, path, o, col, &refs, depth)?;
+            col.add(&k, None, o, Source::File, Some(file))?;
         }
         Ok(())
     };
+    let value = |v: &str| expand::magic_vars(strip(v), file, &first);
     for (n, raw) in text.lines().enumerate() {
-        let origin = Origin::File(file.clone(), n + 1);
-        let line = if raw.trim_start().starts_with('#') { "" } else { strip_inline_comment(raw) };
+        let origin = Origin::File(name.clone(), n + 1);
+        let line = raw.split('#').next().unwrap_or("");
         if line.trim().is_empty() || line.trim() == "---" {
             continue;
         }
-        let indent = line.len() - line.trim_start().len();
+        let d = depth(line);
         let text = line.trim();
-        if indent == 0 {
-            flush(&mut pending, col)?;
-            in_section = text.strip_suffix(':').map(|s| unquote(s) == section).unwrap_or(false);
-            found |= in_section;
-            continue;
-        }
-        if !in_section {
-            continue;
+        match section_depth {
+            None => {
+                if let Some(k) = text.strip_suffix(':')
+                    && strip(k) == section
+                {
+                    section_depth = Some(d);
+                }
+                continue;
+            }
+            Some(sd) if d <= sd => break,
+            Some(_) => {}
         }
         if let Some(item) = text.strip_prefix("- ").or(if text == "-" { Some("") } else { None }) {
             let Some((k, _, had)) = &mut pending else {
-                return Err(ConfigError::new(Some(origin), "a '- item' line needs a 'key:' line above it"));
+                col_warn(col, &origin, "a '- item' line with no 'key:' above it; the rest of the section is not read (as uWSGI stops there)");
+                return Ok(());
             };
             *had = true;
             let k = k.clone();
-            apply_key(&k, Some(unquote(item)), path, origin, col, &refs, depth)?;
+            // Lists are libyaml's, which unquotes their items.
+            let item = item.trim();
+            let item = item.strip_prefix('\'').and_then(|i| i.strip_suffix('\'')).unwrap_or(item);
+            col.add(&k, Some(value(item)), origin, Source::File, Some(file))?;
             continue;
         }
         flush(&mut pending, col)?;
-        let Some((key, value)) = text.split_once(':') else {
-            return Err(ConfigError::new(Some(origin), format!("expected 'key: value', found '{}'", text)));
+        let Some((key, v)) = text.split_once(':') else {
+            col_warn(col, &origin, &format!("'{}' is not 'key: value'; the rest of the section is not read (as uWSGI stops there)", text));
+            return Ok(());
         };
-        let key = unquote(key);
-        let value = value.trim();
-        if value.is_empty() {
+        let key = strip(key);
+        let v = v.trim();
+        if v.is_empty() {
             pending = Some((key.to_string(), origin, false));
-        } else if let Some(list) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
-            for item in list.split(',').map(unquote).filter(|i| !i.is_empty()) {
-                apply_key(key, Some(item), path, origin.clone(), col, &refs, depth)?;
+        } else if let Some(list) = v.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            for item in list.split(',').map(|i| i.trim().trim_matches('\'')).filter(|i| !i.is_empty()) {
+                col.add(key, Some(value(item)), origin.clone(), Source::File, Some(file))?;
             }
         } else {
-            apply_key(key, Some(unquote(value)), path, origin, col, &refs, depth)?;
+            col.add(key, Some(value(v)), origin, Source::File, Some(file))?;
         }
     }
     flush(&mut pending, col)?;
-    if !found {
-        return Err(ConfigError::new(None, format!("{}: no '{}:' section in this file", file, section)));
+    if section_depth.is_none() {
+        col.warnings.push(format!("{}: no '{}:' section in this file; nothing read from it", name, section));
     }
     Ok(())
 }
 
-pub fn parse_json(text: &str, path: &Path, section: &str, col: &mut Collector, depth: usize) -> Result<(), ConfigError> {
+fn col_warn(col: &mut Collector, origin: &Origin, what: &str) {
+    col.warnings.push(format!("{}: {}", origin, what));
+}
+
+pub fn parse_json(text: &str, file: &FileCtx, section: &str, col: &mut Collector) -> Result<(), ConfigError> {
     use serde_json::Value;
-    let file = path.display().to_string();
-    let doc: Value = serde_json::from_str(text).map_err(|e| ConfigError::new(Some(Origin::File(file.clone(), e.line())), format!("invalid JSON: {}", e)))?;
+    let name = file.path.display().to_string();
+    let first = col.first_file.clone().unwrap_or_else(|| file.clone());
+    let doc: Value = serde_json::from_str(text).map_err(|e| ConfigError::new(Some(Origin::File(name.clone(), e.line())), format!("invalid JSON: {}", e)))?;
     let Some(Value::Object(opts)) = doc.get(section) else {
-        return Err(ConfigError::new(None, format!("{}: no \"{}\" object in this file", file, section)));
+        return Err(ConfigError::new(None, format!("{}: no \"{}\" object in this file", name, section)));
     };
-    let refs = placeholder_refs(text);
-    let origin = |k: &str| Origin::Key(file.clone(), k.to_string());
+    let origin = |k: &str| Origin::Key(name.clone(), k.to_string());
     for (k, v) in opts {
         let items: Vec<&Value> = match v {
             Value::Array(a) => a.iter().collect(),
             other => vec![other],
         };
         for item in items {
-            match item {
-                Value::String(s) => apply_key(k, Some(s), path, origin(k), col, &refs, depth)?,
-                Value::Number(n) => apply_key(k, Some(&n.to_string()), path, origin(k), col, &refs, depth)?,
-                Value::Bool(b) => apply_key(k, Some(if *b { "true" } else { "false" }), path, origin(k), col, &refs, depth)?,
-                Value::Null => apply_key(k, None, path, origin(k), col, &refs, depth)?,
+            let value = match item {
+                Value::String(s) => Some(expand::magic_vars(s, file, &first)),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(b) => Some(if *b { "true" } else { "false" }.to_string()),
+                Value::Null => None,
                 _ => return Err(ConfigError::new(Some(origin(k)), format!("option '{}' takes a string, number, boolean or a list of them", k))),
-            }
+            };
+            col.add(k, value, origin(k), Source::File, Some(file))?;
         }
     }
     Ok(())
@@ -111,21 +133,31 @@ pub fn parse_json(text: &str, path: &Path, section: &str, col: &mut Collector, d
 
 #[cfg(test)]
 mod tests {
+    use super::super::collect::Assembled;
     use super::*;
+    use std::path::Path;
 
-    fn pairs(c: &Collector) -> Vec<(&str, Option<&str>)> {
-        c.opts.iter().map(|o| (o.spec.name, o.value.as_deref())).collect()
+    fn pairs(a: &Assembled) -> Vec<(&str, Option<&str>)> {
+        a.opts.iter().map(|o| (o.spec.name, o.value.as_deref())).collect()
     }
 
-    const PATH: &str = "/etc/uwsgi/vassals/site.yaml";
+    fn yaml(text: &str) -> Result<Assembled, ConfigError> {
+        let mut c = Collector::default();
+        parse_yaml(text, &FileCtx::new("site.yaml", Path::new("/etc/uwsgi/vassals/site.yaml"), ""), "uwsgi", &mut c)?;
+        c.finish()
+    }
+
+    fn json(text: &str) -> Result<Assembled, ConfigError> {
+        let mut c = Collector::default();
+        parse_json(text, &FileCtx::new("site.json", Path::new("/srv/site.json"), ""), "uwsgi", &mut c)?;
+        c.finish()
+    }
 
     #[test]
     fn yaml_layout() {
         let text = "# site\nother:\n  socket: /x\nuwsgi:\n  chdir: %d\n  module: \"mysite.wsgi\"\n  master: true\n  socket:\n    - /tmp/a.sock\n    - ':8001'\n  env: [A=1, B=2]\n  vacuum:\n  processes: 4 # workers\nafter:\n  processes: 9\n";
-        let mut c = Collector::default();
-        parse_yaml(text, Path::new(PATH), "uwsgi", &mut c, 0).unwrap();
         assert_eq!(
-            pairs(&c),
+            pairs(&yaml(text).unwrap()),
             vec![
                 ("chdir", Some("/etc/uwsgi/vassals/")),
                 ("module", Some("mysite.wsgi")),
@@ -141,24 +173,41 @@ mod tests {
     }
 
     #[test]
+    fn yaml_as_uwsgi_reads_what_yaml_would_refuse() {
+        // Not YAML (a `%` starts a directive, `@` is reserved, a tab), yet
+        // uWSGI reads it: values are taken as they are.
+        let text = "uwsgi:\n  base: /srv/app\n  chdir: %(base)/src\n  pythonpath: @(exec://echo /lib)\n\tthreads: 2\n  http-socket: :8000#comment\n  uid: 'www-data'\n";
+        let a = yaml(text).unwrap();
+        assert_eq!(
+            pairs(&a),
+            vec![
+                ("chdir", Some("/srv/app/src")),
+                ("pythonpath", Some("/lib")),
+                ("threads", Some("2")),
+                ("http-socket", Some(":8000")),
+                ("uid", Some("'www-data'"))
+            ]
+        );
+        // Where uWSGI's reader stops, this one stops too, and says so.
+        let a = yaml("uwsgi:\n  master: true\n  this is not a key value\n  processes: 4\n").unwrap();
+        assert_eq!(pairs(&a), vec![("master", Some("true"))]);
+        assert!(a.warnings[0].contains("site.yaml:3") && a.warnings[0].contains("not read"), "{:?}", a.warnings);
+    }
+
+    #[test]
     fn yaml_errors() {
-        let mut c = Collector::default();
-        let e = parse_yaml("uwsgi:\n  proceses: 4\n", Path::new(PATH), "uwsgi", &mut c, 0).unwrap_err().to_string();
-        assert!(e.contains("site.yaml:2") && e.contains("did you mean processes?"), "{e}");
-        let e = parse_yaml("other:\n  a: 1\n", Path::new(PATH), "uwsgi", &mut c, 0).unwrap_err().to_string();
-        assert!(e.contains("no 'uwsgi:' section"), "{e}");
-        let e = parse_yaml("uwsgi:\n  - x\n", Path::new(PATH), "uwsgi", &mut c, 0).unwrap_err().to_string();
-        assert!(e.contains("needs a 'key:' line"), "{e}");
+        let a = yaml("other:\n  a: 1\n").unwrap();
+        assert!(a.opts.is_empty() && a.warnings[0].ends_with("site.yaml: no 'uwsgi:' section in this file; nothing read from it"), "{:?}", a.warnings);
+        let a = yaml("uwsgi:\n  proceses: 4\n").unwrap();
+        assert!(a.warnings[0].contains("site.yaml:2") && a.warnings[0].contains("did you mean processes?"), "{:?}", a.warnings);
     }
 
     #[test]
     fn json_layout() {
-        let text = r#"{"uwsgi": {"module": "mysite.wsgi", "processes": 4, "master": true, "socket": ["/tmp/a.sock", ":8001"], "vacuum": null}}"#;
-        let mut c = Collector::default();
-        parse_json(text, Path::new("/srv/site.json"), "uwsgi", &mut c, 0).unwrap();
+        let text = r#"{"uwsgi": {"module": "mysite.wsgi", "processes": 4, "master": true, "socket": ["/tmp/a.sock", ":8001"], "vacuum": null, "chdir": "%d"}}"#;
         // In file order (serde_json's preserve_order), as uWSGI reads it.
         assert_eq!(
-            pairs(&c),
+            pairs(&json(text).unwrap()),
             vec![
                 ("module", Some("mysite.wsgi")),
                 ("processes", Some("4")),
@@ -166,11 +215,11 @@ mod tests {
                 ("socket", Some("/tmp/a.sock")),
                 ("socket", Some(":8001")),
                 ("vacuum", None),
+                ("chdir", Some("/srv/")),
             ]
         );
-        let e = parse_json("{\"uwsgi\": {\"proceses\": 2}}", Path::new("/srv/site.json"), "uwsgi", &mut c, 0).unwrap_err().to_string();
-        assert!(e.contains("/srv/site.json") && e.contains("did you mean processes?"), "{e}");
-        let e = parse_json("{nope", Path::new("/srv/site.json"), "uwsgi", &mut c, 0).unwrap_err().to_string();
-        assert!(e.contains("invalid JSON"), "{e}");
+        let a = json("{\"uwsgi\": {\"proceses\": 2}}").unwrap();
+        assert!(a.warnings[0].contains("/srv/site.json") && a.warnings[0].contains("did you mean processes?"), "{:?}", a.warnings);
+        assert!(json("{nope").unwrap_err().to_string().contains("invalid JSON"));
     }
 }

@@ -1,20 +1,25 @@
-//! Options: the table (table.rs), the two readers that feed it (cli.rs and
-//! ini.rs) and the typed `Config` the rest of the server reads (config.rs).
-//!
-//! Both readers push `RawOpt`s into one `Collector`, in the order uWSGI
-//! would process them (an `--ini` is expanded where it appears), so the
-//! rules "last value wins" and "repeated keys accumulate" hold across
-//! sources.
+//! Options: the table (table.rs) and the uWSGI options we refuse by the
+//! subsystem they belong to (families.rs); the readers (cli.rs for the
+//! command line and UWSGI_* variables, ini.rs and formats.rs for config
+//! files) feeding one collector (collect.rs), which assembles them in
+//! uWSGI's order, runs the logic blocks and includes, and expands values
+//! (expand.rs); the typed `Config` the rest of the server reads
+//! (config.rs, made by build.rs), and --check-config's look at it
+//! (check.rs).
 
+mod build;
+pub mod check;
 mod cli;
+mod collect;
 pub mod config;
+mod expand;
+pub mod families;
 mod formats;
 mod ini;
 pub mod table;
 
 pub use config::{Config, ListenAddr, Listener, Proto, parse_listen_addr};
 
-use std::collections::HashMap;
 use std::fmt;
 use table::OptSpec;
 
@@ -83,42 +88,6 @@ pub enum Action {
     Version,
 }
 
-/// Collects options in order, and the values `%(name)` placeholders expand to.
-#[derive(Default, Debug)]
-pub struct Collector {
-    pub opts: Vec<RawOpt>,
-    pub placeholders: HashMap<String, String>,
-}
-
-impl Collector {
-    pub fn push(&mut self, spec: &'static OptSpec, value: Option<String>, origin: Origin) -> Result<(), ConfigError> {
-        use table::{Kind, Support};
-        if let Support::NotYet = spec.support {
-            return Err(ConfigError::new(Some(origin), format!("option '{}' is not supported yet by oxwsgi; remove it from your configuration", spec.name)));
-        }
-        let value = match (spec.kind, value) {
-            (Kind::Value | Kind::List, None) => {
-                return Err(ConfigError::new(Some(origin), format!("option '{}' needs a value", spec.name)));
-            }
-            (Kind::Flag, Some(v)) => {
-                Some(parse_bool(&v).map_err(|e| ConfigError::new(Some(origin.clone()), format!("option '{}': {}", spec.name, e)))?.to_string())
-            }
-            (_, v) => v,
-        };
-        if spec.name == "set-placeholder" {
-            let v = value.as_deref().unwrap_or("");
-            let Some((k, val)) = v.split_once('=') else {
-                return Err(ConfigError::new(Some(origin), "set-placeholder takes name=value"));
-            };
-            self.placeholders.insert(k.trim().to_string(), val.trim().to_string());
-        } else {
-            self.placeholders.insert(spec.name.to_string(), value.clone().unwrap_or_else(|| "true".into()));
-        }
-        self.opts.push(RawOpt { spec, value, origin });
-        Ok(())
-    }
-}
-
 /// The config format of a file name (`.ini`, `.yaml`/`.yml`, `.json`/`.js`),
 /// as `oxwsgi FILE` reads it.
 pub fn config_format(name: &str) -> Option<&'static str> {
@@ -138,30 +107,43 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
-/// Parses ini text as if read from `path` (for the fuzzer and tools).
+/// Parses ini text as if read from `path` (for the fuzzer and tools): an
+/// `@(exec://...)` in it is not run.
 pub fn parse_ini_text(text: &str, path: &std::path::Path, section: &str) -> Result<Vec<RawOpt>, ConfigError> {
-    let mut col = Collector::default();
-    ini::parse_ini(text, path, section, &mut col, 0)?;
-    Ok(col.opts)
+    let mut col = collect::Collector::default();
+    col.no_commands = true;
+    let file = expand::FileCtx::new(&path.display().to_string(), path, "");
+    ini::parse_ini(text, &file, section, &mut col)?;
+    Ok(col.finish()?.opts)
+}
+
+/// Reads every source in uWSGI's order: the UWSGI_* variables, then the
+/// command line (with the config files it names, read where named).
+fn assemble<S: AsRef<str>>(args: &[S]) -> Result<collect::Assembled, ConfigError> {
+    let mut col = collect::Collector::default();
+    cli::read_env(std::env::vars(), &mut col)?;
+    cli::read_args(args, &mut col)?;
+    col.finish()
 }
 
 /// Parses the command line (without the program name) into an action.
 pub fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<Action, ConfigError> {
-    let mut col = Collector::default();
-    cli::read_env(std::env::vars(), &mut col)?;
-    cli::read_args(args, &mut col)?;
-    if col.opts.iter().any(|o| o.spec.name == "help" && o.value.as_deref() != Some("false")) {
+    let a = assemble(args)?;
+    let given = |name: &str| a.opts.iter().rev().find(|o| o.spec.name == name).is_some_and(|o| o.value.as_deref() != Some("false"));
+    if given("help") {
         return Ok(Action::Help);
     }
-    if col.opts.iter().any(|o| o.spec.name == "version" && o.value.as_deref() != Some("false")) {
+    if given("version") {
         return Ok(Action::Version);
     }
-    if let Some(o) = col.opts.iter().rev().find(|o| o.spec.name == "reload" || o.spec.name == "stop") {
+    if let Some(o) = a.opts.iter().rev().find(|o| o.spec.name == "reload" || o.spec.name == "stop") {
         let signal = if o.spec.name == "reload" { libc::SIGHUP } else { libc::SIGINT };
         return Ok(Action::Signal { pidfile: o.value.clone().unwrap_or_default().into(), signal });
     }
-    let mut cfg = Config::from_raw(&col.opts)?;
-    cfg.raw_opts = col.opts.iter().map(|o| (o.spec.name.to_string(), o.value.clone())).collect();
+    let mut cfg = Config::from_raw(&a.opts)?;
+    cfg.raw_opts = a.all;
+    let built = std::mem::replace(&mut cfg.warnings, a.warnings);
+    cfg.warnings.extend(built);
     cfg.argv = args.iter().map(|s| s.as_ref().to_string()).collect();
     Ok(Action::Run(Box::new(cfg)))
 }

@@ -15,16 +15,15 @@ pub enum Kind {
     OptionalValue,
 }
 
-/// Whether an option does something. uWSGI has hundreds of options; we
-/// list the common ones we do not implement yet so that a config using
-/// them fails loudly instead of being silently ignored.
+/// Whether an option does something. An option in this table is
+/// implemented, or accepted for old configs because our behaviour already
+/// is what it asks for (a no-op, with the reason); uWSGI options we do not
+/// provide are refused by name (families.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Support {
     Yes,
-    /// Recognised, but not implemented yet: rejected with this hint.
-    NotYet,
-    /// Accepted for old configs, and harmless because our behaviour already
-    /// is what the option asks for. The text says why.
+    /// Accepted, and harmless because our behaviour already is what the
+    /// option asks for. The text says why.
     NoOp(&'static str),
 }
 
@@ -47,87 +46,155 @@ macro_rules! opt {
     };
 }
 
-use Support::{NoOp, NotYet, Yes};
+use Support::{NoOp, Yes};
 
 // One row per option, kept on one line each: a table, not code.
 #[rustfmt::skip]
 pub static OPTIONS: &[OptSpec] = &[
     // Configuration
-    opt!("ini", [], None, List, "Configuration", Yes, "load options from an ini file (file.ini or file.ini:section, section [uwsgi] by default)"),
-    opt!("yaml", ["yml"], Some('y'), List, "Configuration", Yes, "load options from a YAML file in uWSGI's layout (file.yaml or file.yaml:section)"),
+    opt!("ini", [], None, List, "Configuration", Yes, "load options from an ini file (file.ini, file.ini:section, or :section of the file being read; [uwsgi] by default)"),
+    opt!("yaml", ["yml"], Some('y'), List, "Configuration", Yes, "load options from a YAML file in uWSGI's layout (file.yaml or file.yaml:section), read as uWSGI's own reader does"),
     opt!("json", ["js"], Some('j'), List, "Configuration", Yes, "load options from a JSON file in uWSGI's layout (file.json or file.json:section)"),
+    opt!("include", [], None, List, "Configuration", Yes, "read a config file (ini, YAML or JSON, by its extension) as if its options were written here"),
+    opt!("inherit", [], None, List, "Configuration", Yes, "read a config file as a template (as include; %D %N %P... keep naming the first config file)"),
+    opt!("config", [], None, List, "Configuration", Yes, "read a config file by its extension (ini, YAML or JSON)"),
     opt!("show-config", [], None, Flag, "Configuration", Yes, "print the resolved options as an ini file, then start"),
+    opt!("check-config", [], None, Flag, "Configuration", Yes, "read the whole configuration, print it as an ini with every warning, and exit: 0 if the server would start with it, 1 if not (nothing is bound or loaded)"),
     opt!("help", ["usage"], Some('h'), Flag, "Configuration", Yes, "show this help and exit"),
     opt!("version", [], None, Flag, "Configuration", Yes, "print the version and exit"),
-    opt!("strict", [], None, Flag, "Configuration", NoOp("unknown options are always errors in oxwsgi"), "fail on unknown options (always on)"),
-    opt!("plugins", ["plugin", "plugins-dir", "plugin-dir"], None, List, "Configuration", Yes, "accepted for old configs: python and http are built in; any other plugin is an error"),
+    opt!("strict", [], None, Flag, "Configuration", Yes, "make an unknown key in a config file an error instead of a placeholder (use set-placeholder for placeholders)"),
+    opt!("plugins", ["plugin"], None, List, "Configuration", Yes, "accepted for old configs: python and http are built in; any other plugin is an error"),
+    opt!("plugins-dir", ["plugin-dir"], None, List, "Configuration", NoOp("python and http are built in: no plugin is loaded from a directory (a --plugin other than them is still an error)"), "where uWSGI looks for plugins"),
     opt!("set-placeholder", ["set-ph"], None, List, "Configuration", Yes, "define a %(name) placeholder: name=value"),
+    opt!("set", [], Some('S'), List, "Configuration", Yes, "set an option or a placeholder: name=value"),
+    opt!("declare-option", ["declare-option2"], None, List, "Configuration", Yes, "declare a new option: name=option1=$1;option2=$2 (the words of its value replace $1, $2...)"),
+    opt!("for", [], None, Value, "Configuration", Yes, "repeat the options up to endfor for each word of the value, as %(_)"),
+    opt!("for-glob", [], None, Value, "Configuration", Yes, "repeat the options up to endfor for each path the glob matches, as %(_)"),
+    opt!("for-times", [], None, Value, "Configuration", Yes, "repeat the options up to endfor N times, %(_) counting from 1"),
+    opt!("for-readline", [], None, Value, "Configuration", Yes, "repeat the options up to endfor for each line of the file, as %(_)"),
+    opt!("endfor", ["end-for"], None, OptionalValue, "Configuration", Yes, "end a for block"),
+    opt!("if-env", ["ifenv"], None, Value, "Configuration", Yes, "read the options up to endif if the environment variable is set (even empty), or equal to VAR=value; %(_) is its value"),
+    opt!("if-not-env", [], None, Value, "Configuration", Yes, "read the options up to endif if the environment variable is not set"),
+    opt!("if-exists", ["ifexists"], None, Value, "Configuration", Yes, "read the options up to endif if the path exists; %(_) is the path"),
+    opt!("if-not-exists", [], None, Value, "Configuration", Yes, "read the options up to endif if the path does not exist"),
+    opt!("if-file", [], None, Value, "Configuration", Yes, "read the options up to endif if the path is a regular file; %(_) is the path"),
+    opt!("if-not-file", [], None, Value, "Configuration", Yes, "read the options up to endif if the path is not a regular file"),
+    opt!("if-dir", ["ifdir", "if-directory"], None, Value, "Configuration", Yes, "read the options up to endif if the path is a directory; %(_) is the path"),
+    opt!("if-not-dir", [], None, Value, "Configuration", Yes, "read the options up to endif if the path is not a directory"),
+    opt!("if-opt", ["if-option"], None, Value, "Configuration", Yes, "read the options up to endif if the option (or option=value) was given before; %(_) is its value"),
+    opt!("if-not-opt", ["if-not-option"], None, Value, "Configuration", Yes, "read the options up to endif if the option was not given before"),
+    opt!("if-reload", [], None, Flag, "Configuration", Yes, "read the options up to endif when reloading"),
+    opt!("if-not-reload", [], None, Flag, "Configuration", Yes, "read the options up to endif at first start"),
+    opt!("if-plugin", ["ifplugin"], None, Value, "Configuration", Yes, "read the options up to endif if the plugin is built in (python, http)"),
+    opt!("if-not-plugin", [], None, Value, "Configuration", Yes, "read the options up to endif if the plugin is not built in"),
+    opt!("if-hostname", [], None, Value, "Configuration", Yes, "read the options up to endif if this machine's hostname is the value"),
+    opt!("if-not-hostname", [], None, Value, "Configuration", Yes, "read the options up to endif if this machine's hostname is not the value"),
+    opt!("if-hostname-match", [], None, Value, "Configuration", Yes, "read the options up to endif if this machine's hostname matches the regular expression"),
+    opt!("if-not-hostname-match", [], None, Value, "Configuration", Yes, "read the options up to endif if this machine's hostname does not match the regular expression"),
+    opt!("else", [], None, OptionalValue, "Configuration", Yes, "after an if-* block whose test failed: read the options up to endif"),
+    opt!("endif", ["end-if"], None, OptionalValue, "Configuration", Yes, "end an if block"),
+    opt!("print", ["iprint"], None, List, "Configuration", Yes, "print the value when the configuration is read"),
     // Python application
     opt!("wsgi-file", ["file"], None, Value, "Python application", Yes, "load the WSGI application from this Python file"),
     opt!("module", ["wsgi"], Some('w'), Value, "Python application", Yes, "load the WSGI application from this module (pkg.mod or pkg.mod:callable)"),
     opt!("callable", [], None, Value, "Python application", Yes, "name of the WSGI callable (default: application)"),
     opt!("mount", [], None, List, "Python application", Yes, "mount an application at a prefix: /prefix=app.py or /prefix=pkg.mod:callable"),
+    opt!("paste", [], None, Value, "Python application", Yes, "load the application from a PasteDeploy config: config:/path/app.ini (Pyramid, CKAN...)"),
     opt!("manage-script-name", [], None, Flag, "Python application", Yes, "split SCRIPT_NAME/PATH_INFO by the longest matching mount point"),
     opt!("need-app", [], None, Flag, "Python application", NoOp("oxwsgi always refuses to start without an application"), "exit if no app can be loaded (always on)"),
     opt!("home", ["virtualenv", "venv", "pyhome"], Some('H'), Value, "Python application", Yes, "the virtualenv (python3 -m venv or virtualenv) to run in"),
     opt!("chdir", [], None, Value, "Python application", Yes, "change to this directory before loading the app"),
-    opt!("pythonpath", ["python-path", "pp"], None, List, "Python application", Yes, "add a directory to sys.path (repeatable)"),
+    opt!("chdir2", [], None, Value, "Python application", Yes, "change to this directory after loading the app"),
+    opt!("pythonpath", ["python-path", "pp"], None, List, "Python application", Yes, "add a directory (or a glob) to sys.path (repeatable)"),
+    opt!("import", ["pyimport", "py-import", "python-import"], None, List, "Python application", Yes, "import this Python module before the app (repeatable): uwsgidecorators handlers, signal setup"),
+    opt!("pyargv", [], None, Value, "Python application", Yes, "sys.argv[1:] for the app (split on spaces)"),
     opt!("env", [], None, List, "Python application", Yes, "set an environment variable: KEY=VALUE (repeatable)"),
-    opt!("lazy-apps", [], None, Flag, "Python application", Yes, "load the app in each worker after fork instead of once in the master"),
-    opt!("enable-threads", [], None, Flag, "Python application", NoOp("Python threads are always enabled in oxwsgi"), "allow the app to start threads (always on)"),
-    opt!("single-interpreter", [], None, Flag, "Python application", NoOp("oxwsgi always runs one interpreter per process"), "use one interpreter (always on)"),
+    opt!("unenv", [], None, List, "Python application", Yes, "unset an environment variable (repeatable)"),
+    opt!("lazy-apps", ["lazy"], None, Flag, "Python application", Yes, "load the app in each worker after fork instead of once in the master"),
+    opt!("enable-threads", [], Some('T'), Flag, "Python application", NoOp("Python threads are always enabled in oxwsgi"), "allow the app to start threads (always on)"),
+    opt!("single-interpreter", [], Some('i'), Flag, "Python application", NoOp("oxwsgi always runs one interpreter per process"), "use one interpreter (always on)"),
+    opt!("py-call-osafterfork", [], None, Flag, "Python application", NoOp("CPython's after-fork hooks (os.register_at_fork) always run in each new worker"), "run os.register_at_fork hooks in workers (always on)"),
+    opt!("wsgi-disable-file-wrapper", [], None, Flag, "Python application", Yes, "do not offer wsgi.file_wrapper in the environ"),
+    opt!("wsgi-env-behaviour", ["wsgi-env-behavior"], None, Value, "Python application", NoOp("every request gets an environ dict of its own, which is uWSGI's 'holy' behaviour; 'cheat' (one dict reused) is accepted: only its speed differs, and oxwsgi's environ is already built without reuse hazards"), "holy or cheat: how the environ dict is made"),
+    opt!("catch-exceptions", [], None, Flag, "Python application", Yes, "send the traceback of an exception the app raises to the client (in the 500 response): for development only, it shows the app's code"),
     // Sockets
     opt!("http", [], None, List, "Sockets", Yes, "serve HTTP on this address (:8000, 127.0.0.1:8000, [::1]:8000)"),
     opt!("http-socket", [], None, List, "Sockets", Yes, "serve HTTP on this address or unix socket path"),
     opt!("http11-socket", [], None, List, "Sockets", Yes, "serve HTTP/1.1 with keep-alive (keep-alive is always on)"),
-    opt!("socket", ["uwsgi-socket"], Some('s'), List, "Sockets", Yes, "serve the uwsgi protocol (for nginx uwsgi_pass) on this address or unix socket path"),
-    opt!("chmod-socket", [], Some('C'), OptionalValue, "Sockets", Yes, "chmod unix sockets (bare: 666, or an octal mode such as 664)"),
+    opt!("socket", ["uwsgi-socket"], Some('s'), List, "Sockets", Yes, "serve the uwsgi protocol (for nginx uwsgi_pass) on this address or unix socket path (or --protocol's)"),
+    opt!("protocol", ["socket-protocol"], None, Value, "Sockets", Yes, "the protocol of --socket sockets: uwsgi (default) or http"),
+    opt!("chmod-socket", ["chmod"], Some('C'), OptionalValue, "Sockets", Yes, "chmod unix sockets (bare: 666, or an octal mode such as 664)"),
     opt!("chown-socket", [], None, Value, "Sockets", Yes, "chown unix sockets to user[:group]"),
+    opt!("umask", [], None, Value, "Sockets", Yes, "set the process umask (octal) before the sockets and files are created"),
     opt!("listen", [], Some('l'), Value, "Sockets", Yes, "the listen backlog (default 1024)"),
     opt!("buffer-size", [], Some('b'), Value, "Sockets", Yes, "largest request head / uwsgi vars block in bytes (default 65535, the most a uwsgi packet can carry)"),
     opt!("post-buffering", [], None, Value, "Sockets", Yes, "request bodies larger than this many bytes are spooled to a temp file (default 1048576)"),
     opt!("limit-post", [], None, Value, "Sockets", Yes, "largest request body in bytes, 0 for no limit (default 0); larger bodies get 413"),
+    opt!("reuse-port", [], None, Flag, "Sockets", Yes, "set SO_REUSEPORT on TCP sockets, so several instances can bind one address"),
+    opt!("so-keepalive", [], None, Flag, "Sockets", Yes, "enable TCP keep-alive probes on client connections"),
+    opt!("tcp-nodelay", [], None, Flag, "Sockets", NoOp("TCP_NODELAY is always set on client connections"), "disable Nagle's algorithm (always on)"),
+    opt!("no-defer-accept", [], None, Flag, "Sockets", Yes, "accept TCP connections before their first bytes arrive (by default, as in uWSGI, the kernel waits for them)"),
+    opt!("thunder-lock", ["thunder-lock-watchdog"], None, Flag, "Sockets", NoOp("one idle worker is woken per connection on uwsgi sockets; HTTP sockets wake the idle ones so the least loaded takes it"), "serialize accept() (nothing to serialize)"),
+    opt!("offload-threads", ["offload-thread"], None, Value, "Sockets", NoOp("each worker's I/O thread already sends files and slow responses without holding a Python thread"), "offload threads (built in)"),
+    opt!("close-on-exec", ["close-on-exec2"], None, Flag, "Sockets", NoOp("every socket is close-on-exec: processes the app starts never inherit one"), "close sockets in processes the app starts (always on)"),
+    opt!("http-auto-chunked", [], None, Flag, "Sockets", NoOp("responses without a Content-Length are always chunked for HTTP/1.1 clients"), "chunk responses without a length (always on)"),
+    opt!("http-keepalive", [], None, OptionalValue, "Sockets", Yes, "keep-alive is always on; a value sets --http-keepalive-timeout"),
+    opt!("http-timeout", [], None, Value, "Sockets", Yes, "seconds without progress on an HTTP connection (uWSGI's HTTP router option): --socket-timeout for HTTP sockets"),
+    opt!("http-enable-proxy-protocol", ["enable-proxy-protocol"], None, Flag, "Sockets", Yes, "read a PROXY protocol v1 line before each HTTP connection's first request (REMOTE_ADDR from it)"),
+    // Limits and timeouts
     opt!("http-max-headers", [], None, Value, "Limits and timeouts", Yes, "most request headers accepted (default 100, at most 1000); 431 past it"),
     opt!("http-keepalive-requests", [], None, Value, "Limits and timeouts", Yes, "requests served on one keep-alive connection before it is closed (default 1000, 0 for no limit)"),
     opt!("http-header-timeout", [], None, Value, "Limits and timeouts", Yes, "seconds to receive a whole request head (default 30): slowloris protection"),
     opt!("http-keepalive-timeout", [], None, Value, "Limits and timeouts", Yes, "seconds an idle keep-alive connection is kept (default 60)"),
-    opt!("socket-timeout", [], None, Value, "Limits and timeouts", Yes, "seconds without progress reading a body or writing a response before the connection is dropped (default 60)"),
+    opt!("socket-timeout", [], Some('z'), Value, "Limits and timeouts", Yes, "seconds without progress reading a body or writing a response before the connection is dropped (default 60)"),
     opt!("vacuum", [], None, Flag, "Sockets", Yes, "remove the unix sockets and pidfiles we created at exit"),
     // Processes
     opt!("master", [], Some('M'), Flag, "Processes", Yes, "run a master process that supervises the workers"),
     opt!("processes", ["workers"], Some('p'), Value, "Processes", Yes, "number of worker processes (default 1)"),
     opt!("threads", [], None, Value, "Processes", Yes, "Python threads per worker (default 1)"),
+    opt!("threads-stacksize", ["thread-stacksize", "thread-stack-size", "threads-stack-size"], None, Value, "Processes", Yes, "stack size of the Python threads, in KB"),
     opt!("max-requests", [], Some('R'), Value, "Processes", Yes, "replace a worker after it served this many requests"),
     opt!("limit-as", [], None, Value, "Processes", Yes, "address space limit of each worker in MB"),
-    opt!("pidfile", [], None, Value, "Processes", Yes, "write the master's PID to this file"),
+    opt!("max-fd", [], None, Value, "Processes", Yes, "the most file descriptors a process may open (RLIMIT_NOFILE; raising it past the hard limit needs root)"),
+    opt!("pidfile", [], None, Value, "Processes", Yes, "write the master's PID to this file (before dropping privileges)"),
+    opt!("pidfile2", [], None, Value, "Processes", Yes, "write the master's PID to this file after dropping privileges"),
     opt!("safe-pidfile", [], None, Value, "Processes", Yes, "write the master's PID to this file atomically"),
+    opt!("safe-pidfile2", [], None, Value, "Processes", Yes, "write the master's PID to this file atomically, after dropping privileges"),
     opt!("uid", [], None, Value, "Processes", Yes, "drop to this user (name or number) after binding the sockets"),
     opt!("gid", [], None, Value, "Processes", Yes, "drop to this group (name or number) after binding the sockets"),
+    opt!("master-as-root", [], None, Flag, "Processes", Yes, "keep the master as root; only the workers drop to --uid/--gid"),
     opt!("locks", [], None, Value, "Processes", Yes, "shared locks for uwsgi.lock(N), besides lock 0 (default 0)"),
     opt!("ignore-sigpipe", [], None, Flag, "Processes", Yes, "keep SIGPIPE ignored, for the processes the app starts too (by default it is caught, so they start with its default action)"),
+    opt!("ignore-write-errors", [], None, Flag, "Processes", Yes, "do not log responses that could not be delivered (the client went away)"),
+    opt!("disable-write-exception", [], None, Flag, "Processes", Yes, "do not raise an exception in the app when a streamed response cannot be written (the client went away)"),
     opt!("die-on-term", [], None, Flag, "Processes", NoOp("SIGTERM always stops oxwsgi gracefully"), "stop on SIGTERM (always on)"),
+    opt!("no-orphans", [], None, Flag, "Processes", NoOp("workers always stop when their master dies (PDEATHSIG)"), "kill the workers if the master dies (always on)"),
     opt!("reload-mercy", ["worker-reload-mercy"], None, Value, "Processes", Yes, "seconds to wait for workers to finish their requests on stop/reload (default 60)"),
     opt!("daemonize", [], Some('d'), Value, "Processes", Yes, "detach and log to this file"),
-    opt!("harakiri", [], Some('t'), Value, "Processes", Yes, "interrupt a request running longer than this many seconds (504), needs --master"),
+    opt!("daemonize2", [], None, Value, "Processes", Yes, "detach and log to this file, after the app is loaded"),
+    opt!("harakiri", [], Some('t'), Value, "Processes", Yes, "interrupt a request running longer than this many seconds (504); implies --master"),
     opt!("harakiri-graceful-timeout", [], None, Value, "Processes", Yes, "seconds an interrupted request gets before its worker is killed (default 5)"),
     opt!("max-requests-delta", [], None, Value, "Processes", Yes, "add worker_id * delta to max-requests, so workers do not all retire at once"),
     opt!("min-worker-lifetime", [], None, Value, "Processes", Yes, "seconds a worker lives before max-requests or reload-on-rss may retire it (default 0)"),
     opt!("reload-on-rss", [], None, Value, "Processes", Yes, "replace a worker whose resident memory passes this many MB after a request"),
-    opt!("touch-reload", [], None, List, "Processes", Yes, "reload gracefully when this file's mtime changes (repeatable), needs --master"),
+    opt!("touch-reload", [], None, List, "Processes", Yes, "reload gracefully when this file's mtime changes (repeatable); implies --master"),
+    opt!("binary-path", [], None, Value, "Processes", Yes, "the oxwsgi binary that reloads and vassals run (default: this one)"),
     opt!("reload", [], None, Value, "Processes", Yes, "send SIGHUP (graceful reload) to the instance whose pidfile this is, and exit"),
     opt!("stop", [], None, Value, "Processes", Yes, "send SIGINT (stop) to the instance whose pidfile this is, and exit"),
     opt!("emperor", [], None, Value, "Emperor", Yes, "run the Emperor: one instance per config in this directory (or DIR/*.ini)"),
     opt!("emperor-tyrant", [], None, Flag, "Emperor", Yes, "run each vassal as the owner of its config file"),
     // Monitoring
-    opt!("stats", ["stats-server"], None, Value, "Monitoring", Yes, "serve uWSGI's stats JSON (for uwsgitop) on this address: HOST:PORT or a unix socket path"),
+    opt!("stats", ["stats-server"], None, Value, "Monitoring", Yes, "serve uWSGI's stats JSON (for uwsgitop) on this address: HOST:PORT or a unix socket path; implies --master"),
     opt!("stats-http", [], None, Flag, "Monitoring", Yes, "serve the stats over HTTP (uwsgitop http://HOST:PORT); GET /metrics there gives Prometheus text"),
     opt!("metrics", [], None, Value, "Monitoring", Yes, "serve Prometheus metrics over HTTP on this address (GET /metrics)"),
-    opt!("memory-report", [], None, Flag, "Monitoring", Yes, "add the worker's memory use to each request log line (and the stats)"),
+    opt!("memory-report", [], Some('m'), Flag, "Monitoring", Yes, "add the worker's memory use to each request log line (and the stats)"),
+    // Static files and responses
     opt!("static-map", [], None, List, "Static files", Yes, "serve files under /prefix from a directory: /prefix=/path (repeatable, longest prefix first)"),
     opt!("static-map2", [], None, List, "Static files", Yes, "like static-map, but the whole request path, prefix included, is looked up under /path"),
-    opt!("check-static", [], None, List, "Static files", Yes, "serve a request path from this directory when the file exists"),
+    opt!("check-static", ["static-check"], None, List, "Static files", Yes, "serve a request path from this directory when the file exists"),
     opt!("static-index", [], None, List, "Static files", Yes, "file to serve for a directory (e.g. index.html)"),
     opt!("static-safe", [], None, List, "Static files", Yes, "a directory static symlinks may lead into"),
+    opt!("static-skip-ext", [], None, List, "Static files", Yes, "never serve files ending with this as static files (e.g. .py): the app answers"),
     opt!("static-expires-type", [], None, List, "Static files", Yes, "Expires: now + SECONDS for files of a content type: TYPE=SECONDS (e.g. text/css=86400)"),
     opt!("static-expires-type-mtime", [], None, List, "Static files", Yes, "Expires: the file's mtime + SECONDS, by content type: TYPE=SECONDS"),
     opt!("static-expires", [], None, List, "Static files", Yes, "Expires: now + SECONDS for files whose path matches: 'REGEXP SECONDS'"),
@@ -137,21 +204,27 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("static-expires-path-info", [], None, List, "Static files", Yes, "Expires: now + SECONDS when PATH_INFO matches: 'REGEXP SECONDS'"),
     opt!("static-expires-path-info-mtime", [], None, List, "Static files", Yes, "Expires: the file's mtime + SECONDS, by PATH_INFO: 'REGEXP SECONDS'"),
     opt!("static-gzip-all", [], None, Flag, "Static files", Yes, "answer with FILE.br or FILE.gz when it exists and the client accepts it"),
-    opt!("static-gzip-dir", [], None, List, "Static files", Yes, "like static-gzip-all, for files under this directory (a path prefix)"),
-    opt!("static-gzip-ext", [], None, List, "Static files", Yes, "like static-gzip-all, for file names ending with this (e.g. .css)"),
-    // uWSGI subsystems oxwsgi does not have (yet): refused by name, so a
-    // config that relies on them fails loudly instead of running without.
-    opt!("cheaper", [], None, Value, "Not supported yet", NotYet, "adaptive process spawning"),
-    opt!("spooler", [], None, List, "Not supported yet", NotYet, "the uWSGI spooler (background tasks)"),
-    opt!("mule", [], None, List, "Not supported yet", NotYet, "uWSGI mules"),
-    opt!("route", [], None, List, "Not supported yet", NotYet, "internal routing"),
-    opt!("log-format", ["logformat"], None, Value, "Not supported yet", NotYet, "a custom request log format"),
-    opt!("cache2", [], None, List, "Not supported yet", NotYet, "the uWSGI cache"),
-    opt!("attach-daemon", [], None, List, "Not supported yet", NotYet, "external daemons managed by the master"),
-    opt!("offload-threads", [], None, Value, "Not supported yet", NotYet, "offload threads (oxwsgi's I/O thread already sends static files without blocking Python)"),
+    opt!("static-gzip-dir", ["static-gzip-prefix"], None, List, "Static files", Yes, "like static-gzip-all, for files under this directory (a path prefix)"),
+    opt!("static-gzip-ext", ["static-gzip-suffix"], None, List, "Static files", Yes, "like static-gzip-all, for file names ending with this (e.g. .css)"),
+    opt!("add-header", [], None, List, "Static files", Yes, "add this header to every response: 'Name: value' (repeatable)"),
     // Logging
     opt!("disable-logging", [], Some('L'), Flag, "Logging", Yes, "do not log requests"),
     opt!("logto", [], None, Value, "Logging", Yes, "log to this file instead of stderr"),
+    opt!("logto2", [], None, Value, "Logging", Yes, "log to this file, opened after dropping privileges"),
+];
+
+/// uWSGI's one-letter options that name options oxwsgi lacks: refused by
+/// their long name (families.rs), not taken for typos.
+pub static SHORT_REFUSED: &[(char, &str)] = &[
+    ('x', "xml"),
+    ('Q', "spooler"),
+    ('A', "sharedarea"),
+    ('c', "cgi-mode"),
+    ('r', "reaper"),
+    ('v', "max-vars"),
+    ('a', "abstract-socket"),
+    ('O', "optimize"),
+    ('J', "test"),
 ];
 
 /// Finds an option by its long name or any alias.
@@ -213,10 +286,18 @@ pub fn help_text() -> String {
             names.push_str(&format!("|--{}", a));
         }
         let help = match o.support {
-            Support::NotYet => format!("{} [not supported yet]", o.help),
-            _ => o.help.to_string(),
+            Support::NoOp(why) => format!("{} [no-op: {}]", o.help, why),
+            Support::Yes => o.help.to_string(),
         };
         out.push_str(&format!("    {:<44} {}\n", names, help));
+    }
+    out.push_str(
+        "\nIn a config file, a key that names no option is a placeholder for %(key), as in uWSGI (a warning says so\n\
+         unless something refers to it; --strict makes it an error). uWSGI options oxwsgi does not provide are\n\
+         refused by name:\n",
+    );
+    for (names, why) in super::families::summary() {
+        out.push_str(&format!("    {}\n        {}\n", names, why));
     }
     out
 }

@@ -413,12 +413,24 @@ pub enum BodyFraming {
 }
 
 /// Writes a response head. `headers` are the app's, already validated and
-/// serialised as `Name: value\r\n` lines.
-pub fn encode_head(out: &mut Vec<u8>, http11: bool, status: &[u8], headers: &[u8], framing: BodyFraming, extra_length: Option<u64>, keep_alive: bool) {
+/// serialised as `Name: value\r\n` lines; `added` are --add-header's, in
+/// the same form.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_head(
+    out: &mut Vec<u8>,
+    http11: bool,
+    status: &[u8],
+    headers: &[u8],
+    added: &[u8],
+    framing: BodyFraming,
+    extra_length: Option<u64>,
+    keep_alive: bool,
+) {
     out.extend_from_slice(if http11 { b"HTTP/1.1 " } else { b"HTTP/1.0 " });
     out.extend_from_slice(status);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(headers);
+    out.extend_from_slice(added);
     if let Some(n) = extra_length {
         out.extend_from_slice(b"Content-Length: ");
         out.extend_from_slice(itoa_buf(n).as_bytes());
@@ -625,11 +637,11 @@ mod tests {
     #[test]
     fn response_heads() {
         let mut out = Vec::new();
-        encode_head(&mut out, true, b"200 OK", b"Content-Type: text/html\r\n", BodyFraming::Length, Some(11), true);
+        encode_head(&mut out, true, b"200 OK", b"Content-Type: text/html\r\n", b"", BodyFraming::Length, Some(11), true);
         assert_eq!(out, b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 11\r\n\r\n");
         out.clear();
-        encode_head(&mut out, true, b"200 OK", b"", BodyFraming::Chunked, None, false);
-        assert_eq!(out, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+        encode_head(&mut out, true, b"200 OK", b"", b"X-Served-By: test\r\n", BodyFraming::Chunked, None, false);
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\nX-Served-By: test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
         out.clear();
         encode_chunk(&mut out, b"hello world, this is long");
         assert_eq!(out, b"19\r\nhello world, this is long\r\n");

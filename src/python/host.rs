@@ -38,6 +38,14 @@ pub fn our_binary() -> std::io::Result<PathBuf> {
     }
 }
 
+/// The binary reloads and vassals execute: --binary-path, or ours.
+pub fn binary_for(cfg: &crate::options::Config) -> std::io::Result<PathBuf> {
+    match &cfg.binary_path {
+        Some(p) => Ok(p.clone()),
+        None => our_binary(),
+    }
+}
+
 /// Whether this process runs inside python3 (as the extension).
 pub fn hosted() -> bool {
     OUR_BINARY.get().is_some()
@@ -82,6 +90,10 @@ pub fn hand_over(cfg: &Config, args: &[String]) {
     for (k, v) in &cfg.env {
         // SAFETY: no thread runs yet.
         unsafe { std::env::set_var(k, v) };
+    }
+    for k in &cfg.unenv {
+        // SAFETY: no thread runs yet.
+        unsafe { std::env::remove_var(k) };
     }
     let err = std::process::Command::new(&python).arg("-c").arg(BOOT).arg(&ext).arg(&exe).args(args).exec();
     // Not fatal: the linked interpreter still works.

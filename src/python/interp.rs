@@ -109,6 +109,11 @@ fn setup(cfg: &Config) -> Result<(), InitError> {
         for (i, p) in front.iter().enumerate() {
             path.call_method1("insert", (i, p)).map_err(|e| InitError(e.to_string()))?;
         }
+        // --pyargv: sys.argv after the program's name.
+        if !cfg.pyargv.is_empty() {
+            let argv: Vec<&str> = std::iter::once("oxwsgi").chain(cfg.pyargv.iter().map(String::as_str)).collect();
+            sys.setattr("argv", argv).map_err(|e| InitError(e.to_string()))?;
+        }
         super::uwsgi_module::install(py, cfg, std::process::id()).map_err(|e| InitError(format!("cannot create the uwsgi module: {}", e)))
     })
 }

@@ -31,6 +31,13 @@ def load_file(path, name):
 
 def load_module(modname, name):
     return _get(importlib.import_module(modname), name, modname)
+
+def load_paste(uri):
+    try:
+        from paste.deploy import loadapp
+    except ImportError:
+        raise ImportError(\"--paste %s needs PasteDeploy: pip install PasteDeploy in the app's environment\" % uri) from None
+    return loadapp(uri)
 ";
 
 /// A loaded app and where it is mounted ("" for the default app).
@@ -39,9 +46,16 @@ pub struct App {
     pub callable: Py<PyAny>,
 }
 
-/// Loads every app, or returns a message naming the one that failed (the
-/// Python traceback has been printed to stderr by then).
-pub fn load_apps(py: Python<'_>, specs: &[AppSpec]) -> Result<Vec<App>, String> {
+/// Imports the --import modules, then loads every app, or returns a
+/// message naming what failed (the Python traceback has been printed to
+/// stderr by then).
+pub fn load_apps(py: Python<'_>, specs: &[AppSpec], imports: &[String]) -> Result<Vec<App>, String> {
+    for m in imports {
+        if let Err(e) = py.import(m.as_str()) {
+            e.print(py);
+            return Err(format!("--import {}: the module cannot be imported (the Python traceback is above)", m));
+        }
+    }
     if specs.is_empty() {
         return Err("no application configured: give --wsgi-file FILE, --module MODULE or --mount /prefix=APP".into());
     }
@@ -54,6 +68,7 @@ pub fn load_apps(py: Python<'_>, specs: &[AppSpec]) -> Result<Vec<App>, String> 
                 (loader.getattr("load_file").and_then(|f| f.call1((path.display().to_string(), callable))), format!("--wsgi-file {}", path.display()))
             }
             AppSource::Module { module, callable } => (loader.getattr("load_module").and_then(|f| f.call1((module, callable))), format!("--module {}", module)),
+            AppSource::Paste { uri } => (loader.getattr("load_paste").and_then(|f| f.call1((uri,))), format!("--paste {}", uri)),
         };
         match res {
             Ok(app) => {

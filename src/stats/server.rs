@@ -52,7 +52,7 @@ impl Server {
         for (addr, kind, what) in [(&cfg.stats, Kind::Stats { http: cfg.stats_http }, "stats"), (&cfg.metrics, Kind::Metrics, "metrics")] {
             let Some(addr) = addr else { continue };
             let l = Listener { addr: addr.clone(), proto: Proto::Http };
-            let b = crate::net::bind_one(&l, 64, None, None).map_err(|e| format!("--{} {}: {}", what, addr, e))?;
+            let b = crate::net::bind_one(&l, &crate::net::BindOptions::plain(64)).map_err(|e| format!("--{} {}: {}", what, addr, e))?;
             let sock = Socket::from(b.fd);
             sock.set_nonblocking(true).map_err(|e| format!("--{} {}: {}", what, addr, e))?;
             crate::logln!("oxwsgi: {} server on {}{}", what, addr, if kind == (Kind::Stats { http: true }) { " (HTTP)" } else { "" });

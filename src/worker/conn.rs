@@ -9,6 +9,7 @@ use super::respond::{Outcome, ReqMeta, write_response, write_simple};
 use super::stream::Stream;
 use crate::log::RequestLog;
 use crate::proto::http::{self, ConnInfo, Framing};
+use crate::proto::proxy::{self, Proxy};
 use crate::proto::uwsgi;
 use crate::proto::vars::Vars;
 use crate::wsgi::environ::ConnEnv;
@@ -25,6 +26,8 @@ pub struct Timeouts {
     pub head: Duration,
     /// --socket-timeout: between two reads of a body, or two writes.
     pub io: Duration,
+    /// The same on HTTP sockets: --http-timeout, or --socket-timeout.
+    pub http_io: Duration,
     /// --http-keepalive-timeout: idle between requests.
     pub idle: Duration,
 }
@@ -34,6 +37,7 @@ impl Timeouts {
         Timeouts {
             head: Duration::from_secs(c.http_header_timeout),
             io: Duration::from_secs(c.socket_timeout),
+            http_io: Duration::from_secs(c.http_timeout.unwrap_or(c.socket_timeout)),
             idle: Duration::from_secs(c.http_keepalive_timeout),
         }
     }
@@ -148,7 +152,7 @@ async fn dispatch(
             write_response(s, &mut responses, &meta).await
         }
     };
-    if let Some(why) = out.broken {
+    if let Some(why) = out.broken.filter(|_| !sh.cfg.ignore_write_errors) {
         let what = log_info.as_ref().map(|l| format!("{} {}", String::from_utf8_lossy(&l.2), String::from_utf8_lossy(&l.3))).unwrap_or_default();
         log_refusal(peer, &format!("response to {} not delivered", what), why);
     }
@@ -303,7 +307,7 @@ async fn serve_static(sh: &Shared, s: &mut Stream, vars: &Vars, meta: &ReqMeta<'
     let not_modified = p.body.is_none() && p.status.starts_with("304");
     let (framing, length) = if not_modified { (http::BodyFraming::Empty, None) } else { (http::BodyFraming::Length, Some(p.body.map_or(0, |(_, n)| n))) };
     let mut head = Vec::with_capacity(256 + headers.len());
-    http::encode_head(&mut head, meta.http11, p.status.as_bytes(), headers.as_bytes(), framing, length, keep_alive);
+    http::encode_head(&mut head, meta.http11, p.status.as_bytes(), headers.as_bytes(), meta.add_headers, framing, length, keep_alive);
     let mut out = Outcome {
         status: p.status.as_bytes().to_vec(),
         body_bytes: 0,
@@ -430,16 +434,46 @@ enum Fill {
     TimedOut,
 }
 
-pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>, ticket: Ticket) {
+/// --http-enable-proxy-protocol: the line a proxy sends before the first
+/// request names the client, which becomes the peer. False: the
+/// connection is to be closed (logged here).
+async fn take_proxy_line(s: &mut Stream, buf: &mut BytesMut, peer: &mut Peer, sh: &Shared, fresh: &mut Fresh, w: &mut Waits) -> bool {
+    let limit = Instant::now() + sh.timeouts.head;
+    loop {
+        match proxy::parse(buf) {
+            Proxy::Partial => {}
+            Proxy::Client { addr, port, len } => {
+                peer.addr = addr.into_bytes();
+                peer.port = port.into_bytes();
+                bytes::Buf::advance(buf, len);
+                return true;
+            }
+            Proxy::Unknown { len } => {
+                bytes::Buf::advance(buf, len);
+                return true;
+            }
+            Proxy::Invalid(why) => {
+                log_refusal(peer, "connection refused (--http-enable-proxy-protocol)", why);
+                return false;
+            }
+        }
+        match fill(s, buf, sh, Some(fresh.deadline(limit)), w).await {
+            Fill::Data => {}
+            Fill::TimedOut if fresh.expired(limit) => {}
+            Fill::TimedOut => {
+                log_refusal(peer, "connection closed", "no PROXY line within --http-header-timeout");
+                return false;
+            }
+            Fill::Closed => return false,
+        }
+    }
+}
+
+pub async fn serve_http(mut s: Stream, mut peer: Peer, sh: Rc<Shared>, ticket: Ticket) {
     let mut fresh = Fresh::new(ticket, &sh);
     let mut buf = BytesMut::with_capacity(8192);
     let t = &sh.timeouts;
-    let limits = Limits { post_buffering: sh.cfg.post_buffering, limit_post: sh.cfg.limit_post, read_timeout: t.io };
-    let info =
-        ConnInfo { remote_addr: &peer.addr, remote_port: &peer.port, server_name: &peer.server_name, server_port: &peer.server_port, url_scheme_https: false };
-    let mut first = true;
-    let mut served = 0u64;
-    let mut reuse = Reuse::default();
+    let limits = Limits { post_buffering: sh.cfg.post_buffering, limit_post: sh.cfg.limit_post, read_timeout: t.http_io };
     let mut stop_rx = sh.stopping.clone();
     let stopped = *stop_rx.borrow_and_update();
     let mut waits = Waits {
@@ -449,6 +483,14 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>, ticket: Ticke
         }),
         stopped,
     };
+    if sh.cfg.proxy_protocol && !take_proxy_line(&mut s, &mut buf, &mut peer, &sh, &mut fresh, &mut waits).await {
+        return;
+    }
+    let info =
+        ConnInfo { remote_addr: &peer.addr, remote_port: &peer.port, server_name: &peer.server_name, server_port: &peer.server_port, url_scheme_https: false };
+    let mut first = true;
+    let mut served = 0u64;
+    let mut reuse = Reuse::default();
     loop {
         let mut vars = Vars::with_capacity(1024, 32);
         let mut deadline: Option<Instant> = first.then(|| Instant::now() + t.head);
@@ -533,8 +575,9 @@ pub async fn serve_http(mut s: Stream, peer: Peer, sh: Rc<Shared>, ticket: Ticke
             keep_alive: req.keep_alive && !last && !super::balance::overloaded(),
             is_head: req.is_head,
             allow_chunked: true,
-            write_timeout: t.io,
+            write_timeout: t.http_io,
             stopping: &sh.stopping,
+            add_headers: &sh.cfg.add_headers,
         };
         let out = dispatch(&sh, &mut s, &peer, vars, body, meta, started, &mut reuse, &mut fresh.ticket).await;
         if !out.reusable {
@@ -642,7 +685,8 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>, ticket: Tick
             return;
         }
     };
-    let meta = ReqMeta { http11, keep_alive: false, is_head, allow_chunked: false, write_timeout: t.io, stopping: &sh.stopping };
+    let meta =
+        ReqMeta { http11, keep_alive: false, is_head, allow_chunked: false, write_timeout: t.io, stopping: &sh.stopping, add_headers: &sh.cfg.add_headers };
     dispatch(&sh, &mut s, &peer, vars, body, meta, started, &mut Reuse::default(), &mut fresh.ticket).await;
     // One request per connection: the whole packet and body were read, so
     // a plain close ends it cleanly (no shutdown() call needed).

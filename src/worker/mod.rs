@@ -164,7 +164,11 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             Some(a) => a,
             // --lazy-apps: the processes the app starts while it loads
             // must not inherit the signals held until the I/O loop runs.
-            None => crate::unix_signals::with_clean_mask(|| crate::python::loader::load_apps(py, &cfg.apps))?,
+            None => {
+                let apps = crate::unix_signals::with_clean_mask(|| crate::python::loader::load_apps(py, &cfg.apps, &cfg.imports))?;
+                crate::master::after_apps(&cfg)?;
+                apps
+            }
         };
         // uwsgi.post_fork_hook (uwsgidecorators' @postfork): once the app
         // is loaded in this worker, whether it was forked or is the server.
@@ -172,7 +176,9 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
         if cfg.harakiri > 0 {
             harakiri::install_main_handler(py).map_err(|e| format!("cannot install the harakiri handler: {}", e))?;
         }
-        PyApps::new(py, apps, cfg.manage_script_name, cfg.threads > 1, multiprocess).map_err(|e| e.to_string())
+        crate::wsgi::responder::set_write_exceptions(!cfg.disable_write_exception);
+        crate::wsgi::call::set_catch_exceptions(cfg.catch_exceptions);
+        PyApps::new(py, apps, cfg.manage_script_name, cfg.threads > 1, multiprocess, cfg.file_wrapper).map_err(|e| e.to_string())
     });
     let ctx = match ctx {
         Ok(c) => c,
@@ -238,7 +244,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
         let _ = ready_rx.recv();
         crate::unix_signals::clear_mask();
         // The main thread serves Python until the I/O thread drops its end.
-        pool.run_here(cfg.threads);
+        pool.run_here(cfg.threads, cfg.threads_stacksize_kb);
         io.join().unwrap_or_else(|_| Err("the I/O thread panicked".into()))
     };
     Python::attach(|py| {

@@ -190,16 +190,21 @@ impl PyPool {
         (PyPool { rx, apps }, Submitter(tx))
     }
 
-    /// Starts `n - 1` Python threads (with the caller's signal mask), and
-    /// serves jobs on the calling (main) thread as the n-th until every
-    /// Submitter is dropped; then joins the others.
-    pub fn run_here(self, n: usize) {
+    /// Starts `n - 1` Python threads (with the caller's signal mask, and
+    /// `stack_kb` of stack if given: --threads-stacksize), and serves jobs
+    /// on the calling (main) thread as the n-th until every Submitter is
+    /// dropped; then joins the others.
+    pub fn run_here(self, n: usize, stack_kb: Option<usize>) {
         let PyPool { rx, apps } = self;
         let threads: Vec<_> = (1..n)
             .map(|i| {
                 let rx = rx.clone();
                 let apps = apps.clone();
-                std::thread::Builder::new().name(format!("python-{}", i)).spawn(move || serve_jobs(rx, apps, false)).expect("cannot start a Python thread")
+                let mut b = std::thread::Builder::new().name(format!("python-{}", i));
+                if let Some(kb) = stack_kb {
+                    b = b.stack_size(kb * 1024);
+                }
+                b.spawn(move || serve_jobs(rx, apps, false)).expect("cannot start a Python thread")
             })
             .collect();
         serve_jobs(rx, apps, true);

@@ -24,6 +24,8 @@ pub struct ReqMeta<'a> {
     /// keep-alive client reconnects (to another worker) instead of racing
     /// our close with its next request.
     pub stopping: &'a tokio::sync::watch::Receiver<bool>,
+    /// --add-header lines, for every response to this request.
+    pub add_headers: &'a [u8],
 }
 
 /// What happened, for the log and the keep-alive decision.
@@ -108,7 +110,7 @@ fn why(e: &std::io::Error) -> &'static str {
 pub async fn write_simple(s: &mut Stream, http11: bool, status: &str, body: &[u8], keep_alive: bool, t: Duration) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(128);
     let hdrs = b"Content-Type: text/plain\r\n";
-    http::encode_head(&mut head, http11, status.as_bytes(), hdrs, BodyFraming::Length, Some(body.len() as u64), keep_alive);
+    http::encode_head(&mut head, http11, status.as_bytes(), hdrs, b"", BodyFraming::Length, Some(body.len() as u64), keep_alive);
     write_timed(s, &[&head, body], t).await
 }
 
@@ -156,7 +158,7 @@ pub async fn write_response(s: &mut Stream, rx: &mut Responses<'_>, meta: &ReqMe
         keep_alive = false;
     }
     let mut h = Vec::with_capacity(128 + head.headers.len());
-    http::encode_head(&mut h, meta.http11, &head.status, &head.headers, framing, add_len, keep_alive);
+    http::encode_head(&mut h, meta.http11, &head.status, &head.headers, meta.add_headers, framing, add_len, keep_alive);
     out.status = head.status;
     out.headers = head.header_count;
     out.headers_bytes = h.len();

@@ -22,9 +22,9 @@ pub struct PyApps {
 }
 
 impl PyApps {
-    pub fn new(py: Python<'_>, apps: Vec<App>, manage_script_name: bool, multithread: bool, multiprocess: bool) -> PyResult<Self> {
+    pub fn new(py: Python<'_>, apps: Vec<App>, manage_script_name: bool, multithread: bool, multiprocess: bool, file_wrapper: bool) -> PyResult<Self> {
         let mounts = apps.iter().map(|a| a.mountpoint.clone()).collect();
-        Ok(PyApps { apps, mounts, manage_script_name, environ: EnvironCtx::new(py, multithread, multiprocess)? })
+        Ok(PyApps { apps, mounts, manage_script_name, environ: EnvironCtx::new(py, multithread, multiprocess, file_wrapper)? })
     }
 }
 
@@ -42,14 +42,31 @@ fn report(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars)
     e.print(py);
 }
 
+/// --catch-exceptions: the traceback goes to the client as well.
+static CATCH_EXCEPTIONS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_catch_exceptions(on: bool) {
+    CATCH_EXCEPTIONS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The traceback as Python prints it.
+fn traceback_text(py: Python<'_>, e: &PyErr) -> PyResult<String> {
+    let lines: Vec<String> = py.import("traceback")?.call_method1("format_exception", (e.get_type(py), e.value(py), e.traceback(py)))?.extract()?;
+    Ok(lines.concat())
+}
+
 fn fail(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars, resp: &mut Responder) {
     if e.is_instance_of::<crate::worker::harakiri::HarakiriError>(py) {
         crate::logln!("oxwsgi: HARAKIRI: {} interrupted, answering 504; it was here:", describe(vars));
         e.print(py);
         resp.timed_out(py);
-    } else {
-        report(py, e, what, vars);
-        resp.fail(py);
+        return;
+    }
+    let shown = CATCH_EXCEPTIONS.load(std::sync::atomic::Ordering::Relaxed).then(|| traceback_text(py, &e).unwrap_or_else(|_| format!("{}\n", e)));
+    report(py, e, what, vars);
+    match shown {
+        Some(text) => resp.fail_showing(py, text),
+        None => resp.fail(py),
     }
 }
 

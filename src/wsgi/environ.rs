@@ -55,7 +55,7 @@ EMPTY = EmptyInput()
 const MAX_INTERNED: usize = 512;
 
 impl EnvironCtx {
-    pub fn new(py: Python<'_>, multithread: bool, multiprocess: bool) -> PyResult<Self> {
+    pub fn new(py: Python<'_>, multithread: bool, multiprocess: bool, file_wrapper: bool) -> PyResult<Self> {
         let t = PyDict::new(py);
         t.set_item("wsgi.version", (1, 0))?;
         t.set_item("wsgi.errors", py.import("sys")?.getattr("stderr")?)?;
@@ -63,7 +63,10 @@ impl EnvironCtx {
         t.set_item("wsgi.multiprocess", multiprocess)?;
         t.set_item("wsgi.run_once", false)?;
         t.set_item("wsgi.input_terminated", true)?;
-        t.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
+        // --wsgi-disable-file-wrapper: the app then sends files itself.
+        if file_wrapper {
+            t.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
+        }
         t.set_item("SCRIPT_NAME", "")?;
         let io = py.import("io")?;
         let empty_input = PyModule::from_code(py, EMPTY_INPUT, c"<oxwsgi empty input>", c"_oxwsgi_input")?.getattr("EMPTY")?;

@@ -40,6 +40,14 @@ impl Sink {
     }
 }
 
+/// Whether a write to a client that went away raises in the app (off with
+/// --disable-write-exception: the rest of the body is then dropped).
+static WRITE_EXCEPTIONS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+pub fn set_write_exceptions(on: bool) {
+    WRITE_EXCEPTIONS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Body bytes gathered before we start streaming.
 const STREAM_THRESHOLD: usize = 256 * 1024;
 
@@ -118,7 +126,7 @@ impl Responder {
         if self.buf.len() >= STREAM_THRESHOLD {
             self.flush(py);
         }
-        if self.disconnected {
+        if self.disconnected && WRITE_EXCEPTIONS.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(PyOSError::new_err("client disconnected"));
         }
         Ok(())
@@ -157,6 +165,23 @@ impl Responder {
 
     pub fn fail(&mut self, py: Python<'_>) {
         self.send(py, RespEvent::Failed);
+    }
+
+    /// --catch-exceptions: a 500 whose body is `text` (the traceback), if
+    /// nothing was sent yet; else as `fail`.
+    pub fn fail_showing(&mut self, py: Python<'_>, text: String) {
+        if self.head_sent {
+            return self.fail(py);
+        }
+        self.head_sent = true;
+        let head = ResponseHead {
+            status: b"500 Internal Server Error".to_vec(),
+            headers: b"Content-Type: text/plain; charset=utf-8\r\n".to_vec(),
+            header_count: 1,
+            content_length: None,
+            close: false,
+        };
+        self.send(py, RespEvent::Complete(head, text.into_bytes()));
     }
 
     pub fn timed_out(&mut self, py: Python<'_>) {

@@ -167,6 +167,24 @@ def application(environ, start_response):
                                               "exe": os.readlink("/proc/self/exe"), "argv": sys.argv,
                                               "comm": open("/proc/self/comm").read().strip(),
                                               "sigint": ("KeyboardInterrupt" if __import__("signal").getsignal(2) is __import__("signal").default_int_handler else "server")})
+    if path == "/stack":
+        # This thread's stack size, as pthreads reports it (--threads-stacksize).
+        import ctypes
+        import threading
+        libc = ctypes.CDLL(None)
+        libc.pthread_self.restype = ctypes.c_ulong
+        attr = ctypes.create_string_buffer(128)
+        size = ctypes.c_size_t()
+        libc.pthread_getattr_np(ctypes.c_ulong(libc.pthread_self()), attr)
+        libc.pthread_attr_getstacksize(attr, ctypes.byref(size))
+        libc.pthread_attr_destroy(attr)
+        return json_response(start_response, {"main": threading.current_thread() is threading.main_thread(), "size": size.value})
+    if path == "/limits":
+        with open("/proc/self/limits") as f:
+            nofile = [l for l in f if l.startswith("Max open files")][0].split()
+        mask = os.umask(0)
+        os.umask(mask)
+        return json_response(start_response, {"nofile": [int(nofile[3]), int(nofile[4])], "uid": os.getuid(), "umask": mask})
     if path == "/status204":
         start_response("204 No Content", [])
         return []
