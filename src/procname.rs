@@ -87,3 +87,55 @@ pub fn set(title: &str) {
         dst[bytes.len()..].fill(0);
     }
 }
+
+/// Which process a name is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Master,
+    Worker(usize),
+    Emperor,
+}
+
+/// --auto-procname and the --procname-* options: the name uWSGI gives a
+/// process (with ours in place of "uWSGI"), or None to keep the command line.
+pub fn title_for(cfg: &crate::options::Config, role: Role) -> Option<String> {
+    if !cfg.auto_procname {
+        return None;
+    }
+    let base = match role {
+        Role::Master => cfg.procname_master.clone().or_else(|| cfg.procname.clone()).unwrap_or_else(|| "oxwsgi master".into()),
+        Role::Worker(n) => cfg.procname.clone().unwrap_or_else(|| format!("oxwsgi worker {}", n)),
+        Role::Emperor => cfg.procname_master.clone().or_else(|| cfg.procname.clone()).unwrap_or_else(|| "oxwsgi emperor".into()),
+    };
+    Some(format!("{}{}{}", cfg.procname_prefix, base, cfg.procname_append))
+}
+
+/// Names this process for `role`, if the options ask for names.
+pub fn name_as(cfg: &crate::options::Config, role: Role) {
+    if let Some(t) = title_for(cfg, role) {
+        set(&t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Config;
+
+    #[test]
+    fn names_as_uwsgi_gives_them() {
+        let mut c = Config::default();
+        assert_eq!(title_for(&c, Role::Master), None);
+        c.auto_procname = true;
+        assert_eq!(title_for(&c, Role::Master).as_deref(), Some("oxwsgi master"));
+        assert_eq!(title_for(&c, Role::Worker(2)).as_deref(), Some("oxwsgi worker 2"));
+        c.procname_prefix = "shop ".into();
+        c.procname_append = " [prod]".into();
+        assert_eq!(title_for(&c, Role::Worker(1)).as_deref(), Some("shop oxwsgi worker 1 [prod]"));
+        c.procname = Some("shop-app".into());
+        assert_eq!(title_for(&c, Role::Worker(1)).as_deref(), Some("shop shop-app [prod]"));
+        assert_eq!(title_for(&c, Role::Master).as_deref(), Some("shop shop-app [prod]"));
+        c.procname_master = Some("shop-master".into());
+        assert_eq!(title_for(&c, Role::Master).as_deref(), Some("shop shop-master [prod]"));
+    }
+}

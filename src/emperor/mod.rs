@@ -110,6 +110,7 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
     crate::logln!("oxwsgi emperor: watching {} for {} (pid {})", scope.dir.display(), scope.pattern, std::process::id());
     crate::master::daemon::sd_notify(&format!("STATUS=watching {}", scope.dir.display()));
     crate::master::daemon::report_ready();
+    crate::procname::name_as(cfg, crate::procname::Role::Emperor);
 
     let mut vassals: BTreeMap<String, Vassal> = BTreeMap::new();
     let mut stopping: Option<Instant> = None;

@@ -153,6 +153,7 @@ fn start(cfg: Config) -> Result<i32, String> {
             std::process::exit(0)
         }
         let _ = VACUUM.set(vacuum_paths(&cfg, &bound));
+        crate::procname::name_as(&cfg, crate::procname::Role::Worker(1));
         match crate::worker::run(cfg.clone(), &bound, apps, 1, abandon) {
             crate::worker::Exit::Graceful { reload } => reload,
             crate::worker::Exit::Failed(e) => return Err(e),

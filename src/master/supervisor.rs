@@ -62,6 +62,7 @@ fn spawn(
             let apps = apps
                 .as_ref()
                 .map(|a| pyo3::Python::attach(|py| a.iter().map(|x| App { mountpoint: x.mountpoint.clone(), callable: x.callable.clone_ref(py) }).collect()));
+            crate::procname::name_as(cfg, crate::procname::Role::Worker(slot.id));
             // --master-as-root: the master kept root; its workers do not.
             if cfg.master_as_root
                 && (cfg.uid.is_some() || cfg.gid.is_some())
@@ -110,6 +111,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).expect("signalfd");
     // uWSGI signals: what the app asked for while it loaded, then routing.
     let mut signals = crate::uwsgi_signals::Master::new();
+    crate::procname::name_as(&cfg, crate::procname::Role::Master);
     let mut slots: Vec<Slot> = (1..=cfg.processes).map(|id| Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None }).collect();
     for s in slots.iter_mut() {
         spawn(&cfg, bound, &apps, s, &stats, &mut signals);

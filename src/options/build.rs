@@ -152,11 +152,9 @@ impl Config {
                 "chown-socket" => c.chown_socket = Some(val()),
                 "listen" => c.listen_backlog = num(o, 1)?,
                 "buffer-size" => {
-                    let n: usize = num(o, 512)?;
-                    if n > 65535 {
-                        return Err(err(format!("buffer-size {} is larger than a uwsgi packet can carry; the most is 65535", n)));
-                    }
-                    c.buffer_size = n;
+                    // As in uWSGI, any size: it bounds an HTTP request head;
+                    // a uwsgi packet cannot pass 65535 bytes whatever it is.
+                    c.buffer_size = num(o, 512)?;
                 }
                 "post-buffering" => c.post_buffering = num(o, 0)?,
                 "limit-post" => c.limit_post = num(o, 0)?,
@@ -195,6 +193,12 @@ impl Config {
                 "max-requests" => c.max_requests = num(o, 0)?,
                 "max-requests-delta" => c.max_requests_delta = num(o, 0)?,
                 "min-worker-lifetime" => c.min_worker_lifetime = num(o, 0)?,
+                "max-worker-lifetime" => {
+                    c.max_worker_lifetime = num(o, 0)?;
+                    needs_master.get_or_insert("max-worker-lifetime");
+                }
+                "max-worker-lifetime-delta" => c.max_worker_lifetime_delta = num(o, 0)?,
+                "harakiri-verbose" => c.harakiri_verbose = flag(),
                 "reload-on-rss" => c.reload_on_rss_mb = num(o, 1)?,
                 "touch-reload" => {
                     c.touch_reload.push(PathBuf::from(val()));
@@ -215,6 +219,13 @@ impl Config {
                 "master-as-root" => c.master_as_root = flag(),
                 "ignore-write-errors" => c.ignore_write_errors = flag(),
                 "catch-exceptions" => c.catch_exceptions = flag(),
+                // Every name option implies --auto-procname, as in uWSGI.
+                "auto-procname" => c.auto_procname = flag(),
+                "procname" => (c.auto_procname, c.procname) = (true, Some(val())),
+                "procname-master" => (c.auto_procname, c.procname_master) = (true, Some(val())),
+                "procname-prefix" => (c.auto_procname, c.procname_prefix) = (true, val()),
+                "procname-prefix-spaced" => (c.auto_procname, c.procname_prefix) = (true, format!("{} ", val())),
+                "procname-append" => (c.auto_procname, c.procname_append) = (true, val()),
                 "wsgi-env-behaviour" => {
                     if !matches!(val().trim(), "holy" | "cheat") {
                         return Err(err(format!("wsgi-env-behaviour takes holy or cheat, not '{}'", val())));

@@ -109,10 +109,13 @@ pub struct Config {
     pub max_requests: u64,
     pub max_requests_delta: u64,
     pub min_worker_lifetime: u64,
+    pub max_worker_lifetime: u64,
+    pub max_worker_lifetime_delta: u64,
     pub reload_on_rss_mb: u64,
     pub touch_reload: Vec<PathBuf>,
     pub harakiri: u64,
     pub harakiri_graceful_timeout: u64,
+    pub harakiri_verbose: bool,
     pub limit_as_mb: Option<u64>,
     pub pidfile: Option<PathBuf>,
     pub safe_pidfile: Option<PathBuf>,
@@ -131,6 +134,12 @@ pub struct Config {
     pub daemonize2: Option<PathBuf>,
     pub ignore_sigpipe: bool,
     pub locks: usize,
+    /// Process names (--auto-procname, --procname-*; procname.rs).
+    pub auto_procname: bool,
+    pub procname: Option<String>,
+    pub procname_master: Option<String>,
+    pub procname_prefix: String,
+    pub procname_append: String,
     // Static files
     pub statics: crate::statics::StaticConfig,
     // Monitoring
@@ -217,10 +226,13 @@ impl Default for Config {
             max_fd: None,
             max_requests: 0,
             max_requests_delta: 0,
+            max_worker_lifetime: 0,
+            max_worker_lifetime_delta: 0,
             min_worker_lifetime: 0,
             reload_on_rss_mb: 0,
             touch_reload: Vec::new(),
             harakiri: 0,
+            harakiri_verbose: false,
             harakiri_graceful_timeout: 5,
             limit_as_mb: None,
             pidfile: None,
@@ -237,6 +249,11 @@ impl Default for Config {
             daemonize: None,
             daemonize2: None,
             ignore_sigpipe: false,
+            auto_procname: false,
+            procname: None,
+            procname_master: None,
+            procname_prefix: String::new(),
+            procname_append: String::new(),
             locks: 0,
             statics: Default::default(),
             stats: None,
@@ -356,7 +373,7 @@ mod tests {
             (vec!["--env", "NOEQUALS"], "KEY=VALUE"),
             (vec!["--chmod-socket=999"], "octal mode"),
             (vec!["--http", "host:80"], "not an IP address"),
-            (vec!["--buffer-size", "100000"], "65535"),
+            (vec!["--buffer-size", "100"], "at least 512"),
             (vec!["--mount", "noequals"], "/prefix=app"),
             (vec!["--plugins", "php"], "not available"),
         ] {
@@ -373,6 +390,8 @@ mod tests {
     fn defaults_avoid_traps() {
         let c = cfg(&[]);
         assert_eq!(c.buffer_size, 65535);
+        // Larger, as uWSGI allows: it bounds HTTP heads (uwsgi packets stop at 65535).
+        assert_eq!(cfg(&["--buffer-size", "131072"]).buffer_size, 131072);
         assert_eq!(c.processes, 1);
         let c = cfg(&["--plugins", "python3,http", "--need-app", "--die-on-term"]);
         assert!(c.apps.is_empty());

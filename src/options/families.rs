@@ -94,14 +94,12 @@ static PREFIXES: &[(&[&str], &str)] = &[
     (&["hook-*", "exec-*", "call-*", "mount-*", "umount-*", "wait-for-*", "wait-interface*", "wait-iface*", "binsh"], "uWSGI hooks are not provided yet"),
     (&["cheaper*", "cheap", "idle", "die-on-idle"], "cheaper mode (an adaptive number of workers) is not provided yet: set --processes"),
     (&["attach-*", "smart-attach-*", "daemons-honour-stdin"], "attached daemons are not provided yet: run them under the init system (systemd, supervisord)"),
-    (&["procname*", "auto-procname"], "process names are not provided yet: oxwsgi's processes are named oxwsgi"),
     (
         &["py-autoreload", "py-auto-reload*", "python-autoreload", "python-auto-reload", "py-tracebacker"],
         "Python auto-reload and the tracebacker are not provided yet: use --touch-reload",
     ),
     (
         &[
-            "max-worker-lifetime*",
             "reload-on-as",
             "evil-reload-on-*",
             "touch-chain-reload",
@@ -120,7 +118,6 @@ static PREFIXES: &[(&[&str], &str)] = &[
             "reload-on-exception*",
             "exit-on-reload",
             "propagate-touch",
-            "harakiri-verbose",
             "harakiri-no-arh",
             "no-harakiri-*",
             "mule-harakiri",

@@ -27,9 +27,12 @@ pub enum Cause {
     StartFailure = 6,
     /// Stopped cleanly without the master asking (a SIGTERM sent to it).
     Stopped = 7,
+    /// --max-worker-lifetime.
+    Lifetime = 8,
 }
 
-pub const CAUSES: [Cause; 7] = [Cause::Error, Cause::Signal, Cause::MaxRequests, Cause::ReloadOnRss, Cause::Harakiri, Cause::StartFailure, Cause::Stopped];
+pub const CAUSES: [Cause; 8] =
+    [Cause::Error, Cause::Signal, Cause::MaxRequests, Cause::ReloadOnRss, Cause::Harakiri, Cause::StartFailure, Cause::Stopped, Cause::Lifetime];
 
 impl Cause {
     pub fn name(self) -> &'static str {
@@ -41,6 +44,7 @@ impl Cause {
             Cause::Harakiri => "harakiri",
             Cause::StartFailure => "start-failure",
             Cause::Stopped => "stopped",
+            Cause::Lifetime => "max-worker-lifetime",
         }
     }
 

@@ -24,6 +24,8 @@ struct Running {
     interrupted: bool,
     /// threading.get_ident() of the thread (its pthread id).
     ident: u64,
+    /// The kernel's id of the thread, for /proc (--harakiri-verbose).
+    tid: i32,
     is_main: bool,
 }
 
@@ -41,7 +43,7 @@ impl Board {
     /// Registers the calling Python thread; returns its slot.
     pub fn register(&self, is_main: bool) -> usize {
         let mut v = self.lock();
-        v.push(Running { ident: unsafe { libc::pthread_self() } as u64, is_main, ..Default::default() });
+        v.push(Running { ident: unsafe { libc::pthread_self() } as u64, tid: unsafe { libc::gettid() }, is_main, ..Default::default() });
         v.len() - 1
     }
 
@@ -110,8 +112,18 @@ pub fn clear_pending(_py: Python<'_>) {
     unsafe { pyo3::ffi::PyThreadState_SetAsyncExc(libc::pthread_self() as _, std::ptr::null_mut()) };
 }
 
+/// --harakiri-verbose: what the kernel says the stuck thread is doing (the
+/// system call it is in, and where it sleeps), as uWSGI logs it.
+fn log_where(tid: i32) {
+    for what in ["syscall", "wchan"] {
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/self/task/{}/{}", tid, what)) {
+            crate::logln!("oxwsgi: HARAKIRI: -- {}> {}", what, text.trim_end());
+        }
+    }
+}
+
 /// Starts the watchdog thread of a worker.
-pub fn start_watchdog(limit: Duration, grace: Duration, worker_id: usize, main: libc::pthread_t) {
+pub fn start_watchdog(limit: Duration, grace: Duration, verbose: bool, worker_id: usize, main: libc::pthread_t) {
     let board = board();
     ENABLED.store(true, std::sync::atomic::Ordering::Relaxed);
     std::thread::Builder::new()
@@ -131,6 +143,9 @@ pub fn start_watchdog(limit: Duration, grace: Duration, worker_id: usize, main: 
                         (ran - limit).as_secs_f64(),
                         grace.as_secs()
                     );
+                    if verbose {
+                        log_where(r.tid);
+                    }
                     crate::stats::retiring(crate::stats::Cause::Harakiri);
                     unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
                 }
@@ -146,6 +161,9 @@ pub fn start_watchdog(limit: Duration, grace: Duration, worker_id: usize, main: 
                         std::process::id(),
                         limit.as_secs()
                     );
+                    if verbose {
+                        log_where(r.tid);
+                    }
                     if r.is_main {
                         unsafe { libc::pthread_kill(main, libc::SIGALRM) };
                     } else {

@@ -193,7 +193,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
     }
     if cfg.harakiri > 0 {
         let main = unsafe { libc::pthread_self() };
-        harakiri::start_watchdog(Duration::from_secs(cfg.harakiri), Duration::from_secs(cfg.harakiri_graceful_timeout), worker_id, main);
+        harakiri::start_watchdog(Duration::from_secs(cfg.harakiri), Duration::from_secs(cfg.harakiri_graceful_timeout), cfg.harakiri_verbose, worker_id, main);
     }
     let ctx = Arc::new(ctx);
     let io_cfg = cfg.clone();
@@ -309,6 +309,10 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>, ready: Option<std::sync::mps
         Err(e) => crate::logln!("oxwsgi: worker {} cannot accept connections: {}", sh.worker_id, e),
     }
 
+    if sh.cfg.max_worker_lifetime > 0 && sh.cfg.master {
+        tokio::task::spawn_local(retire_at_lifetime(sh.clone()));
+    }
+
     if let Some((any, mine)) = crate::uwsgi_signals::worker_sockets() {
         tokio::task::spawn_local(uwsgi_signals(sh.clone(), any, mine));
     }
@@ -323,6 +327,21 @@ async fn serve(sh: Rc<Shared>, listen: Vec<Listen>, ready: Option<std::sync::mps
         let _ = done_tx.send(how);
     });
     done_rx.await.unwrap_or(Stop::Abandon)
+}
+
+/// --max-worker-lifetime (+ worker id x --max-worker-lifetime-delta): the
+/// worker retires gracefully, as after --max-requests, and the master
+/// starts a fresh one.
+async fn retire_at_lifetime(sh: Rc<Shared>) {
+    let secs = sh.cfg.max_worker_lifetime + sh.worker_id as u64 * sh.cfg.max_worker_lifetime_delta;
+    let mut stop = sh.stopping.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(std::time::Duration::from_secs(secs)) => {}
+        _ = stop.wait_for(|s| *s) => return,
+    }
+    crate::logln!("oxwsgi: worker {} (pid {}) reached --max-worker-lifetime {}s, retiring", sh.worker_id, sh.pid, secs);
+    crate::stats::retiring(crate::stats::Cause::Lifetime);
+    let _ = sh.stop_tx.send(true);
 }
 
 /// What a listening socket tells its connections.
