@@ -160,6 +160,10 @@ def nginx_conf(workdir, port, upstream_uwsgi=None, upstream_http=None, ceiling=F
     return conf
 
 
+# The --log-format of the logging scenarios: 10 variables.
+LOG_FORMAT = '%(addr) [%(ltime)] "%(method) %(uri) %(proto)" %(status) %(size) "%(referer)" "%(uagent)" %(msecs)ms'
+
+
 def run_one(server, scen, seconds, tmp):
     port = free_port()
     app = scen["app"]
@@ -168,6 +172,13 @@ def run_one(server, scen, seconds, tmp):
     else:
         listen = ("http", port)
     cmd = SERVERS[server](app, listen, scen["procs"], scen.get("threads", 1))
+    if scen.get("log"):
+        # Logging on, to a file, as production runs it: the default line, or
+        # the same 10-variable --log-format for oxwsgi and uWSGI.
+        logfile = os.path.join(tmp, "%s.log" % server)
+        cmd = [c for c in cmd if c != "--disable-logging"] + ["--logto", logfile]
+        if scen["log"] == "format":
+            cmd += ["--log-format", LOG_FORMAT]
     env = dict(os.environ)
     env.pop("VIRTUAL_ENV", None)
     cwd = app[2] if app[0] == "module" else None
@@ -267,6 +278,8 @@ def main():
         ("hello64", "hello world, 1 process, 64 connections", {"app": hello, "procs": 1, "conns": 64}),
         ("hello64x2", "hello world, 2 processes, 64 connections", {"app": hello, "procs": 2, "conns": 64}),
         ("hello1", "hello world, 1 process, 1 connection", {"app": hello, "procs": 1, "conns": 1}),
+        ("hello64-log", "hello world, 1 process, 64 connections, request log on (default line, to a file)", {"app": hello, "procs": 1, "conns": 64, "log": "default"}),
+        ("hello64-logformat", "hello world, 1 process, 64 connections, a 10-variable --log-format to a file", {"app": hello, "procs": 1, "conns": 64, "log": "format"}),
         ("django", "Django template view, 2 processes, 16 connections", {"app": django, "procs": 2, "conns": 16, "path": "/page/"}),
         ("post64k", "64 KiB POST echo, 2 processes, 16 connections", {"app": ("file", str(APPS / "echo.py")), "procs": 2, "conns": 16, "script": post}),
         ("nginx-hello", "nginx in front, hello, 1 process, 64 connections", {"app": hello, "procs": 1, "conns": 64, "nginx": True}),
@@ -278,6 +291,8 @@ def main():
     print("# oxwsgi benchmark, %s, %d cores, %d rounds of %d s (medians)\n" % (time.strftime("%Y-%m-%d"), os.cpu_count(), a.rounds, a.seconds))
     for key, title, scen in scenarios:
         who = [s for s in servers if not (key == "sleepy" and s == "bjoern")]
+        if scen.get("log"):  # uWSGI's log options: oxwsgi and uWSGI only
+            who = [s for s in who if s in ("oxwsgi", "oxwsgi-base", "uwsgi")]
         results = {s: [] for s in who}
         for _ in range(a.rounds):
             for s in who:  # interleaved: every server once per round

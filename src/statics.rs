@@ -32,6 +32,8 @@ pub struct StaticConfig {
     pub gzip: Gzip,
     /// --static-skip-ext: paths ending with these are the app's.
     pub skip_ext: Vec<String>,
+    /// --mimefile: mime.types files read instead of /etc/mime.types.
+    pub mime_files: Vec<PathBuf>,
 }
 
 /// What an --static-expires* rule matches.
@@ -264,19 +266,51 @@ fn builtin_types() -> HashMap<String, String> {
     .collect()
 }
 
-/// The Content-Type of a file, from the system's mime.types with a
-/// built-in fallback for the common web types.
+/// --mimefile: the mime.types files to read instead of /etc/mime.types.
+static MIME_FILES: OnceLock<Vec<PathBuf>> = OnceLock::new();
+
+/// Sets the --mimefile list (before the first static file is served).
+pub fn set_mime_files(files: &[PathBuf]) {
+    let _ = MIME_FILES.set(files.to_vec());
+}
+
+/// Reads mime.types lines (`type ext ext...`) into `t`; `over` lets them
+/// replace what is there.
+fn read_mime_types(text: &str, t: &mut HashMap<String, String>, over: bool) {
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        let mut words = line.split_whitespace();
+        if let Some(ty) = words.next() {
+            for ext in words {
+                let ext = ext.trim_start_matches('.').to_ascii_lowercase();
+                if over {
+                    t.insert(ext, ty.to_string());
+                } else {
+                    t.entry(ext).or_insert_with(|| ty.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// The Content-Type of a file, from the system's mime.types (or the
+/// --mimefile files, which win) with a built-in fallback for the common
+/// web types.
 pub fn content_type(path: &Path) -> String {
     static TYPES: OnceLock<HashMap<String, String>> = OnceLock::new();
     let types = TYPES.get_or_init(|| {
         let mut t = builtin_types();
-        if let Ok(text) = std::fs::read_to_string("/etc/mime.types") {
-            for line in text.lines().filter(|l| !l.starts_with('#')) {
-                let mut words = line.split_whitespace();
-                if let Some(ty) = words.next() {
-                    for ext in words {
-                        t.entry(ext.to_ascii_lowercase()).or_insert_with(|| ty.to_string());
+        match MIME_FILES.get().filter(|f| !f.is_empty()) {
+            Some(files) => {
+                for f in files {
+                    match std::fs::read_to_string(f) {
+                        Ok(text) => read_mime_types(&text, &mut t, true),
+                        Err(e) => crate::logln!("oxwsgi: --mimefile {}: {}", f.display(), e),
                     }
+                }
+            }
+            None => {
+                if let Ok(text) = std::fs::read_to_string("/etc/mime.types") {
+                    read_mime_types(&text, &mut t, false);
                 }
             }
         }
@@ -459,6 +493,17 @@ mod tests {
         assert!(Expires::parse("static-expires-type", "text/css").is_err());
         assert!(Expires::parse("static-expires", "([ 10").is_err());
         assert!(Expires::parse("static-expires-uri", "^/x abc").is_err());
+    }
+
+    #[test]
+    fn mime_types_files() {
+        let mut t = builtin_types();
+        read_mime_types("# comment\napplication/x-shop   shop SHOP2\ntext/x-mine css\n", &mut t, false);
+        assert_eq!(t["shop"], "application/x-shop");
+        assert_eq!(t["shop2"], "application/x-shop");
+        assert_eq!(t["css"], "text/css", "the system's file does not override what we know");
+        read_mime_types("text/x-mine css\n", &mut t, true);
+        assert_eq!(t["css"], "text/x-mine", "a --mimefile does");
     }
 
     #[test]

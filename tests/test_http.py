@@ -206,6 +206,7 @@ def test_keepalive_and_pipelining(serve):
         assert b"suite: /p%d" % i in resp
     assert resp.endswith(b"suite: /last")
     # One connection served all six: one accept, six log lines.
+    srv.wait_log("GET /last")
     assert srv.read_log().count("GET /p") == 5
 
 

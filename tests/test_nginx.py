@@ -50,7 +50,7 @@ def test_tutorial_test_py_over_tcp(serve, nginx, django_project):
     nginx(site(port, "127.0.0.1:%d" % up, django_project), port)
     r, body = get(port, "/")
     assert r.status == 200 and body == b"Hello World"
-    assert "GET / => generated 11 bytes" in srv.read_log()
+    srv.wait_log("GET / => generated 11 bytes")
 
 
 def test_django_static_media_and_app_over_tcp(serve, nginx, django_project):

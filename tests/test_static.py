@@ -42,7 +42,7 @@ def test_django_static_files(serve, django_project, tmp_path):
     r, body = get(port, "/static/nope.css")
     assert r.status == 404 and b"Not Found" in body
     assert get(port, "/hello/")[1] == b"Hello from Django, world"
-    assert "GET /static/admin/css/base.css => generated %d bytes" % len(css) in srv.read_log()
+    srv.wait_log("GET /static/admin/css/base.css => generated %d bytes" % len(css))
 
 
 def test_static_safe_and_check_static(serve, tmp_path):

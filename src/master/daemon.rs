@@ -9,10 +9,51 @@ use std::sync::Mutex;
 
 static READY_PIPE: Mutex<Option<std::fs::File>> = Mutex::new(None);
 
+/// How the log file (--daemonize, --logto) is opened: --log-truncate,
+/// --logfile-chmod, --logfile-chown (to --uid/--gid).
+#[derive(Default)]
+struct LogfileMode {
+    truncate: bool,
+    chmod: Option<u32>,
+    owner: Option<(Option<nix::unistd::Uid>, Option<nix::unistd::Gid>)>,
+}
+
+static LOGFILE_MODE: std::sync::OnceLock<LogfileMode> = std::sync::OnceLock::new();
+
+pub fn set_logfile_mode(cfg: &crate::options::Config) {
+    let owner = cfg.log.chown.then(|| {
+        (cfg.uid.as_deref().and_then(|u| super::privileges::resolve_uid(u).ok()), cfg.gid.as_deref().and_then(|g| super::privileges::resolve_gid(g).ok()))
+    });
+    let _ = LOGFILE_MODE.set(LogfileMode { truncate: cfg.log.truncate, chmod: cfg.log.chmod, owner });
+}
+
+/// Opens a log file as the options ask.
+fn open_logfile(path: &Path, what: &str) -> Result<std::fs::File, String> {
+    let mode = LOGFILE_MODE.get();
+    let truncate = mode.is_some_and(|m| m.truncate);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(!truncate)
+        .write(true)
+        .truncate(truncate)
+        .open(path)
+        .map_err(|e| format!("{} {}: {}", what, path.display(), e))?;
+    if let Some(m) = mode {
+        if let Some(bits) = m.chmod {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(bits)).map_err(|e| format!("--logfile-chmod {:o} {}: {}", bits, path.display(), e))?;
+        }
+        if let Some((u, g)) = m.owner {
+            nix::unistd::fchown(&f, u, g).map_err(|e| format!("--logfile-chown {}: {}", path.display(), e))?;
+        }
+    }
+    Ok(f)
+}
+
 /// Detaches into the background, logging to `logfile`. The foreground
 /// process waits for `report_ready` or `report_failure` and exits with it.
 pub fn daemonize(logfile: &Path) -> Result<(), String> {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(logfile).map_err(|e| format!("--daemonize {}: {}", logfile.display(), e))?;
+    let log = open_logfile(logfile, "--daemonize")?;
     let (r, w) = nix::unistd::pipe().map_err(|e| e.to_string())?;
     // Once the interpreter runs (inside python3, see python/host.rs, or
     // for --daemonize2 after the app is loaded): fork with its hooks.
@@ -86,7 +127,7 @@ pub fn forget_ready_pipe() {
 /// --logto: stderr (and stdout) go to the file, as uWSGI's logto does, so
 /// Python's tracebacks land there too.
 pub fn log_to(path: &Path) -> Result<(), String> {
-    let f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| format!("--logto {}: {}", path.display(), e))?;
+    let f = open_logfile(path, "--logto")?;
     unsafe {
         libc::dup2(f.as_raw_fd(), 1);
         libc::dup2(f.as_raw_fd(), 2);

@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 /// Runs a configured server to the end; returns the exit status.
 pub fn run(cfg: Config) -> i32 {
-    match start(cfg) {
+    let result = start(cfg);
+    // Whatever the log master still holds is written before we go.
+    crate::log::master::finish();
+    match result {
         Ok(code) => code,
         Err(e) => {
             crate::logln!("oxwsgi: {}", e);
@@ -28,6 +31,9 @@ fn start(cfg: Config) -> Result<i32, String> {
     // instead of killing us with the default action.
     crate::unix_signals::hold();
     crate::unix_signals::children_start_clean(cfg.ignore_sigpipe);
+    crate::log::configure(&cfg.log);
+    crate::statics::set_mime_files(&cfg.statics.mime_files);
+    daemon::set_logfile_mode(&cfg);
     // Before any thread: the environment is moved to make room for titles.
     crate::procname::init();
     // Every connection is a descriptor; 1024 is a small soft limit for a
@@ -114,6 +120,12 @@ fn start(cfg: Config) -> Result<i32, String> {
     }
     if let Some(l) = &cfg.logto2 {
         daemon::log_to(l)?;
+    }
+    if cfg.log.master {
+        // Before the interpreter starts, so what the app prints as it loads
+        // goes through the loggers too.
+        let file = cfg.logto2.clone().or_else(|| cfg.logto.clone()).or_else(|| cfg.daemonize.clone());
+        crate::log::master::start(&cfg.log, file)?;
     }
     crate::python::interp::start(&cfg).map_err(|e| e.0)?;
     let cfg = Arc::new(cfg);
@@ -239,6 +251,7 @@ fn cleanup(cfg: &Config, bound: &[net::Bound]) {
 /// files read afresh, the listening sockets inherited.
 fn reexec(cfg: &Config, bound: &[net::Bound]) -> ! {
     net::prepare_inherit(bound);
+    crate::log::master::finish();
     let exe = crate::python::host::binary_for(cfg).unwrap_or_else(|_| "oxwsgi".into());
     crate::logln!("oxwsgi: reloading: executing {} again", exe.display());
     let err = std::os::unix::process::CommandExt::exec(std::process::Command::new(&exe).args(&cfg.argv));

@@ -47,6 +47,14 @@ fn spawn(
     }
     crate::worker::balance::reset(slot.id);
     let own_signals = signals.prepare_worker(slot.id);
+    let log_streams = match crate::log::master::for_worker() {
+        Ok(s) => s,
+        Err(e) => {
+            crate::logln!("oxwsgi: cannot fork worker {}: {}; retrying in 1s", slot.id, e);
+            slot.respawn_at = Some(Instant::now() + Duration::from_secs(1));
+            return;
+        }
+    };
     match crate::python::fork::fork_with_python() {
         Ok(nix::unistd::ForkResult::Child) => {
             crate::master::daemon::forget_ready_pipe();
@@ -54,6 +62,12 @@ fn spawn(
                 s.close_in_child();
             }
             signals.close_in_child();
+            crate::log::master::close_in_child();
+            if let Some((general, req)) = &log_streams {
+                crate::log::become_worker(std::os::fd::AsRawFd::as_raw_fd(general), req.as_ref().map(std::os::fd::AsRawFd::as_raw_fd));
+            }
+            // Kept open for the worker's life (become_worker writes to them).
+            std::mem::forget(log_streams);
             if let Some(fd) = own_signals {
                 crate::uwsgi_signals::become_worker(fd);
             }
@@ -143,8 +157,12 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                 pfd.extend(s.poll_fds());
             }
             pfd.extend(signals.poll_fds());
+            let log_fds = crate::log::master::poll_fds();
+            // SAFETY: the log master keeps these open while we poll.
+            pfd.extend(log_fds.iter().map(|&fd| nix::poll::PollFd::new(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, nix::poll::PollFlags::POLLIN)));
             let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::try_from(next.as_millis() as i32).unwrap_or(nix::poll::PollTimeout::MAX));
         }
+        crate::log::master::service();
         if let Some(s) = stats.as_mut() {
             s.service();
         }

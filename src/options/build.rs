@@ -54,6 +54,7 @@ impl Config {
         let mut default_sockets: Vec<usize> = Vec::new();
         // An option that only works with a master: one is run, as uWSGI does.
         let mut needs_master: Option<&'static str> = None;
+        let mut log_master: Option<&'static str> = None;
         for o in opts {
             let val = || o.value.clone().unwrap_or_default();
             let flag = || o.value.as_deref().map(|v| parse_bool(v).unwrap_or(true)).unwrap_or(true);
@@ -257,6 +258,7 @@ impl Config {
                 }
                 "check-static" => c.statics.check.push(PathBuf::from(val())),
                 "static-skip-ext" => c.statics.skip_ext.push(val()),
+                "mimefile" => c.statics.mime_files.push(PathBuf::from(val())),
                 "static-index" => c.statics.index.push(val()),
                 "static-safe" => c.statics.safe.push(PathBuf::from(val())),
                 "static-expires-type"
@@ -285,6 +287,97 @@ impl Config {
                 "emperor" => c.emperor = Some(val()),
                 "emperor-tyrant" => c.emperor_tyrant = flag(),
                 "disable-logging" => c.disable_logging = flag(),
+                "log-format" => {
+                    crate::log::format::LogFormat::compile(&val(), false, None).map_err(err)?;
+                    c.log.format = Some(val());
+                }
+                "log-format-strftime" => c.log.format_strftime = flag(),
+                "log-date" => {
+                    c.log.date = match o.value.as_deref() {
+                        None => Some(None),
+                        Some(v) => match parse_bool(v) {
+                            Ok(true) => Some(None),
+                            Ok(false) => None,
+                            Err(_) => Some(Some(v.to_string())),
+                        },
+                    }
+                }
+                "log-micros" => c.log.micros = flag(),
+                "log-x-forwarded-for" => c.log.x_forwarded_for = flag(),
+                "log-prefix" => c.log.prefix = Some(val()),
+                "log-4xx" => c.log.only.c4xx = flag(),
+                "log-5xx" => c.log.only.c5xx = flag(),
+                "log-slow" => c.log.only.slow_ms = num(o, 1)?,
+                "log-big" => c.log.only.big = num(o, 1)?,
+                "log-zero" => c.log.only.zero = flag(),
+                "log-sendfile" => c.log.only.sendfile = flag(),
+                "log-ioerror" => c.log.only.ioerror = flag(),
+                "log-master" => c.log.master = flag(),
+                "log-master-bufsize" => c.log.bufsize = num(o, 4096)?,
+                "logger" | "log-socket" | "log-syslog" => {
+                    let spec = match o.spec.name {
+                        "log-socket" => format!("socket:{}", val()),
+                        "log-syslog" => match o.value.as_deref().filter(|v| parse_bool(v).is_err()) {
+                            Some(ident) => format!("syslog:{}", ident),
+                            None => "syslog".to_string(),
+                        },
+                        _ => val(),
+                    };
+                    c.log.loggers.push(spec);
+                    log_master.get_or_insert(o.spec.name);
+                }
+                "req-logger" => {
+                    c.log.req_loggers.push(val());
+                    log_master.get_or_insert("req-logger");
+                }
+                "log-route" | "log-req-route" => {
+                    let v = val();
+                    let Some((id, re)) = v.trim().split_once(char::is_whitespace) else {
+                        return Err(err(format!("{} takes NAME REGEXP (the logger's name, then the pattern), not '{}'", o.spec.name, v)));
+                    };
+                    let route = (re.trim().to_string(), id.to_string());
+                    if o.spec.name == "log-route" {
+                        c.log.routes.push(route)
+                    } else {
+                        c.log.req_routes.push(route)
+                    }
+                    log_master.get_or_insert(o.spec.name);
+                }
+                "log-encoder" => {
+                    c.log.encoders.push(val());
+                    log_master.get_or_insert("log-encoder");
+                }
+                "log-req-encoder" => {
+                    c.log.req_encoders.push(val());
+                    log_master.get_or_insert("log-req-encoder");
+                }
+                "log-drain" | "log-filter" => {
+                    if o.spec.name == "log-drain" {
+                        c.log.drain.push(val())
+                    } else {
+                        c.log.filter.push(val())
+                    }
+                    log_master.get_or_insert(o.spec.name);
+                }
+                "log-maxsize" => {
+                    c.log.maxsize = num(o, 1)?;
+                    log_master.get_or_insert("log-maxsize");
+                }
+                "log-backupname" => c.log.backupname = Some(PathBuf::from(val())),
+                "touch-logrotate" | "touch-logreopen" => {
+                    if o.spec.name == "touch-logrotate" {
+                        c.log.touch_rotate.push(PathBuf::from(val()))
+                    } else {
+                        c.log.touch_reopen.push(PathBuf::from(val()))
+                    }
+                    log_master.get_or_insert(o.spec.name);
+                }
+                "logfile-chmod" => {
+                    c.log.chmod =
+                        Some(u32::from_str_radix(val().trim(), 8).map_err(|_| err(format!("logfile-chmod takes an octal mode such as 640, not '{}'", val())))?)
+                }
+                "logfile-chown" => c.log.chown = flag(),
+                "log-truncate" => c.log.truncate = flag(),
                 "logto" => c.logto = Some(PathBuf::from(val())),
                 "logto2" => c.logto2 = Some(PathBuf::from(val())),
                 "print" => c.prints.push(val()),
@@ -323,12 +416,25 @@ impl Config {
                 | "close-on-exec"
                 | "http-auto-chunked"
                 | "py-call-osafterfork"
-                | "plugins-dir" => {}
+                | "plugins-dir"
+                | "log-master-stream"
+                | "log-master-req-stream"
+                | "threaded-logger"
+                | "log-reopen"
+                | "no-default-app" => {}
                 other => return Err(err(format!("option '{}' is not supported yet by oxwsgi", other))),
             }
         }
         for i in default_sockets {
             c.listeners[i].proto = protocol;
+        }
+        // As in uWSGI: these need the log master, which needs a master.
+        if let Some(opt) = log_master {
+            c.log.master = true;
+            needs_master.get_or_insert(opt);
+        }
+        if c.log.master {
+            needs_master.get_or_insert("log-master");
         }
         if let Some(opt) = needs_master
             && !c.master

@@ -71,7 +71,7 @@ pub struct Assembled {
     pub warnings: Vec<String>,
 }
 
-fn is_logic(key: &str) -> bool {
+pub(super) fn is_logic(key: &str) -> bool {
     matches!(key, "for" | "for-glob" | "for-times" | "for-readline" | "endfor" | "end-for" | "endif" | "end-if" | "else")
         || key.starts_with("if-")
         || matches!(key, "ifenv" | "ifexists" | "ifdir" | "ifplugin")

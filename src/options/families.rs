@@ -21,7 +21,8 @@ const LOOP: &str = "this loop engine is not provided by oxwsgi: each worker runs
 const LANG: &str = "this language plugin is not provided by oxwsgi, a server for Python WSGI apps";
 const ROUTER: &str = "this belongs to uWSGI's HTTP router, which oxwsgi does not have: --http and --http-socket are served by the workers themselves";
 const TLS: &str = "TLS is not provided by oxwsgi: terminate HTTPS in nginx (or another proxy) in front of it";
-const LOGGING: &str = "this logging option is not provided yet: oxwsgi logs requests in uWSGI's default format to stderr, --logto or --daemonize";
+const LOGGING: &str =
+    "this logging option is not provided by oxwsgi: see the Logging options of oxwsgi --help (log-format, logger, req-logger, log-master, log-maxsize...)";
 const REROUTE: &str = "uWSGI's internal routing is not provided by oxwsgi: route in nginx (or another proxy)";
 const JAIL: &str = "jails, namespaces and capabilities are not provided by oxwsgi: use the init system's or the container's";
 const SOCKETS: &str = "this socket type is not provided by oxwsgi: it serves HTTP (--http, --http-socket) and uwsgi (--socket)";
@@ -344,8 +345,6 @@ static EXACT: &[(&[&str], &str)] = &[
             "static-cache-paths",
             "static-cache-paths-name",
             "check-static-docroot",
-            "mimefile",
-            "mime-file",
             "static-expires-uri-mtime-regexp",
         ],
         "this request-handling option is not provided by oxwsgi",
@@ -366,7 +365,6 @@ static EXACT: &[(&[&str], &str)] = &[
             "whitelist",
             "end-blacklist",
             "end-whitelist",
-            "no-default-app",
             "ignore-script-name",
             "exception-handler",
             "pymodule-alias",

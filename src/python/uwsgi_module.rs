@@ -53,6 +53,7 @@ pub fn app_loaded(mountpoint: &str, startup_time: u64) {
 pub fn begin_request() {
     let n = REQUESTS.fetch_add(1, Ordering::Relaxed) + 1;
     REQUEST_ID.with(|c| c.set(n));
+    LOGVARS.with(|l| l.borrow_mut().clear());
 }
 
 #[pyfunction]
@@ -81,21 +82,31 @@ fn log(msg: &str) {
     crate::log::write_line(msg.to_string());
 }
 
-/// Log variables only matter to a custom log format, which oxwsgi does not
-/// have yet; they are kept so get_logvar() returns them.
-#[pyfunction]
-fn set_logvar(py: Python<'_>, key: &str, value: &str) -> PyResult<()> {
-    logvars(py)?.bind(py).set_item(key, value)
+thread_local! {
+    /// The log variables of the request this Python thread runs
+    /// (%(name) in --log-format).
+    static LOGVARS: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 #[pyfunction]
-fn get_logvar(py: Python<'_>, key: &str) -> PyResult<Option<Py<PyAny>>> {
-    Ok(logvars(py)?.bind(py).get_item(key)?.map(|v| v.unbind()))
+fn set_logvar(key: &str, value: &str) {
+    LOGVARS.with(|l| {
+        let mut l = l.borrow_mut();
+        match l.iter_mut().find(|(k, _)| k == key) {
+            Some(e) => e.1 = value.to_string(),
+            None => l.push((key.to_string(), value.to_string())),
+        }
+    });
 }
 
-fn logvars(py: Python<'_>) -> PyResult<Py<PyDict>> {
-    static VARS: pyo3::sync::PyOnceLock<Py<PyDict>> = pyo3::sync::PyOnceLock::new();
-    Ok(VARS.get_or_init(py, || PyDict::new(py).unbind()).clone_ref(py))
+#[pyfunction]
+fn get_logvar(key: &str) -> Option<String> {
+    LOGVARS.with(|l| l.borrow().iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+}
+
+/// The log variables the current request set (and forgets them).
+pub fn take_logvars() -> Vec<(String, String)> {
+    LOGVARS.with(|l| std::mem::take(&mut *l.borrow_mut()))
 }
 
 /// This process's (rss, vsz) in bytes.

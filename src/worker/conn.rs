@@ -122,16 +122,8 @@ async fn dispatch(
     reuse: &mut Reuse,
     ticket: &mut Ticket,
 ) -> Outcome {
-    let log_info = (!sh.cfg.disable_logging).then(|| {
-        (
-            vars.len(),
-            vars.byte_len(),
-            vars.get(b"REQUEST_METHOD").unwrap_or(b"").to_vec(),
-            vars.get(b"REQUEST_URI").or(vars.get(b"PATH_INFO")).unwrap_or(b"").to_vec(),
-            vars.get(b"REMOTE_ADDR").unwrap_or(b"").to_vec(),
-            vars.get(b"SERVER_PROTOCOL").unwrap_or(b"HTTP/1.0").to_vec(),
-        )
-    });
+    let captured = sh.log_any.then(|| capture_for_log(sh, &vars));
+    let logvars: Option<crate::wsgi::LogVars> = sh.log_format.as_ref().filter(|f| f.logvars).map(|_| Default::default());
     let slot = crate::stats::me();
     if let Some(w) = slot {
         w.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -147,13 +139,16 @@ async fn dispatch(
         Some(out) => out,
         None => {
             ticket.ensure(&sh.admission);
-            let job = Job { vars, body, https: false, conn: reuse.env_memory(meta.keep_alive) };
+            let job = Job { vars, body, https: false, conn: reuse.env_memory(meta.keep_alive), logvars: logvars.clone() };
             let mut responses = sh.executor.call(job, std::mem::take(ticket));
             write_response(s, &mut responses, &meta).await
         }
     };
     if let Some(why) = out.broken.filter(|_| !sh.cfg.ignore_write_errors) {
-        let what = log_info.as_ref().map(|l| format!("{} {}", String::from_utf8_lossy(&l.2), String::from_utf8_lossy(&l.3))).unwrap_or_default();
+        let what = match &captured {
+            Some(Captured::Default { method, uri, .. }) => format!("{} {}", String::from_utf8_lossy(method), String::from_utf8_lossy(uri)),
+            _ => "the request".to_string(),
+        };
         log_refusal(peer, &format!("response to {} not delivered", what), why);
     }
     let elapsed = started.map_or(Duration::ZERO, |t| t.elapsed());
@@ -161,20 +156,79 @@ async fn dispatch(
         w.finish(status_code(&out.status), (out.headers_bytes as u64) + out.body_bytes, elapsed.as_micros() as u64, is_static);
     }
     let n = sh.count_request();
-    if let Some((nv, nb, method, uri, addr, proto)) = log_info {
-        RequestLog {
+    if let Some(c) = captured {
+        let status = status_code(&out.status);
+        if !sh.cfg.disable_logging || sh.cfg.log.only.wants(status, elapsed.as_millis() as u64, out.body_bytes, out.sendfile, out.broken.is_some()) {
+            write_log(sh, c, &out, status, n, elapsed, slot, logvars);
+        }
+    }
+    out
+}
+
+/// What a request's log line needs, copied before the request goes to
+/// the app: the default line's few variables, or those the --log-format names.
+enum Captured {
+    Default { vars: usize, vars_bytes: usize, method: Vec<u8>, uri: Vec<u8>, addr: Vec<u8>, proto: Vec<u8> },
+    Format { values: Vec<Option<Vec<u8>>>, vars: usize, vars_bytes: usize, content_length: u64 },
+}
+
+fn capture_for_log(sh: &Shared, vars: &Vars) -> Captured {
+    let own = |name: &[u8]| vars.get(name).map(|v| v.to_vec());
+    match &sh.log_format {
+        Some(f) => Captured::Format {
+            values: f.captured().map(own).collect(),
+            vars: vars.len(),
+            vars_bytes: vars.byte_len(),
+            content_length: vars.get(b"CONTENT_LENGTH").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok()).unwrap_or(0),
+        },
+        None => {
+            // --log-x-forwarded-for: the first address the proxies saw.
+            let forwarded = sh
+                .cfg
+                .log
+                .x_forwarded_for
+                .then(|| vars.get(b"HTTP_X_FORWARDED_FOR"))
+                .flatten()
+                .map(|v| v.split(|&b| b == b',').next().unwrap_or(v).trim_ascii())
+                .filter(|v| !v.is_empty());
+            Captured::Default {
+                vars: vars.len(),
+                vars_bytes: vars.byte_len(),
+                method: own(b"REQUEST_METHOD").unwrap_or_default(),
+                uri: vars.get(b"REQUEST_URI").or(vars.get(b"PATH_INFO")).unwrap_or(b"").to_vec(),
+                addr: forwarded.or(vars.get(b"REMOTE_ADDR")).unwrap_or(b"").to_vec(),
+                proto: vars.get(b"SERVER_PROTOCOL").unwrap_or(b"HTTP/1.0").to_vec(),
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_log(
+    sh: &Shared,
+    c: Captured,
+    out: &Outcome,
+    status: u16,
+    n: u64,
+    elapsed: Duration,
+    slot: Option<&crate::stats::board::WorkerSlot>,
+    logvars: Option<crate::wsgi::LogVars>,
+) {
+    match c {
+        Captured::Default { vars, vars_bytes, method, uri, addr, proto } => RequestLog {
             pid: sh.pid,
             app: 0,
             worker_requests: n,
             total_requests: n,
             remote_addr: &addr,
             remote_user: b"",
-            vars: nv,
-            vars_bytes: nb,
+            vars,
+            vars_bytes,
             method: &method,
             uri: &uri,
             body_bytes: out.body_bytes,
             msecs: elapsed.as_millis(),
+            micros: sh.cfg.log.micros.then_some(elapsed.as_micros()),
             protocol: &proto,
             status: &out.status,
             headers: out.headers,
@@ -182,9 +236,41 @@ async fn dispatch(
             core: 0,
             memory: sh.cfg.memory_report.then(|| memory_report(slot)),
         }
-        .write();
+        .write(),
+        Captured::Format { values, vars, vars_bytes, content_length } => {
+            let Some(f) = &sh.log_format else { return };
+            let lv = logvars.map(|l| std::mem::take(&mut *l.lock().unwrap_or_else(|e| e.into_inner()))).unwrap_or_default();
+            let micros = elapsed.as_micros() as u64;
+            let memory = if f.memory {
+                let (rss, vsz) = crate::stats::own_memory();
+                (vsz, rss)
+            } else {
+                (0, 0)
+            };
+            let entry = crate::log::format::Entry {
+                vars: &values,
+                status,
+                body_bytes: out.body_bytes,
+                headers_bytes: out.headers_bytes as u64,
+                headers: out.headers,
+                content_length,
+                started_us: crate::log::format::unix_now().saturating_sub(micros),
+                micros,
+                pid: sh.pid,
+                wid: sh.worker_id,
+                core: 0,
+                vars_count: vars,
+                vars_bytes,
+                modifiers: (0, 0),
+                memory,
+                logvars: &lv,
+                write_errors: out.broken.is_some() as u64,
+            };
+            let mut line = Vec::with_capacity(256);
+            f.render(&entry, &mut line);
+            crate::log::write_request(&line);
+        }
     }
-    out
 }
 
 /// Whether the whole body is already in `buf` (reading it will not wait).
@@ -315,6 +401,7 @@ async fn serve_static(sh: &Shared, s: &mut Stream, vars: &Vars, meta: &ReqMeta<'
         headers_bytes: head.len(),
         reusable: false,
         broken: None,
+        sendfile: false,
     };
     if !matches!(tokio::time::timeout(meta.write_timeout, s.write_all(&head)).await, Ok(Ok(()))) {
         out.broken = Some("the client disconnected");
@@ -328,6 +415,7 @@ async fn serve_static(sh: &Shared, s: &mut Stream, vars: &Vars, meta: &ReqMeta<'
             return Some(out);
         }
         out.body_bytes = len;
+        out.sendfile = true;
     }
     out.reusable = keep_alive;
     Some(out)
@@ -344,6 +432,7 @@ async fn static_error(s: &mut Stream, meta: &ReqMeta<'_>, status: &'static str) 
         headers_bytes: 0,
         reusable: ok && keep_alive,
         broken: (!ok).then_some("the client disconnected"),
+        sendfile: false,
     }
 }
 

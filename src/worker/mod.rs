@@ -50,6 +50,10 @@ pub struct Shared {
     /// Whether anyone reads a request's duration (the request log or the
     /// stats board): if not, the clock is not read for it.
     pub timed: bool,
+    /// Some request may be logged (logging on, or a --log-4xx... rule).
+    pub log_any: bool,
+    /// --log-format, compiled.
+    pub log_format: Option<crate::log::format::LogFormat>,
 }
 
 impl Shared {
@@ -200,9 +204,18 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
     // The I/O loop; `executor` says where the app runs.
     // `ready` hears when the loop's signal handlers are in place.
     let io_loop = move |executor: Executor, ready: Option<std::sync::mpsc::SyncSender<()>>| -> Result<bool, String> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start the I/O runtime: {}", e))?;
+        // Request lines are written together when the loop runs out of work.
+        crate::log::batch_here();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .on_thread_park(crate::log::flush_batch)
+            .build()
+            .map_err(|e| format!("cannot start the I/O runtime: {}", e))?;
         let (stop_tx, stopping) = watch::channel(false);
-        let timed = !io_cfg.disable_logging || crate::stats::timing();
+        let log_any = !io_cfg.disable_logging || io_cfg.log.only.any();
+        let timed = log_any || crate::stats::timing();
+        let log_format =
+            io_cfg.log.format.as_deref().and_then(|f| crate::log::format::LogFormat::compile(f, io_cfg.log.x_forwarded_for, io_cfg.log.ftime_format()).ok());
         let sh = Rc::new(Shared {
             timeouts: conn::Timeouts::from_config(&io_cfg),
             admission: Admission::new(io_cfg.threads),
@@ -218,9 +231,12 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             conn_closed: tokio::sync::Notify::new(),
             started: std::time::Instant::now(),
             timed,
+            log_any,
+            log_format,
         });
         let local = tokio::task::LocalSet::new();
         let how = local.block_on(&rt, serve(sh, listen, ready));
+        crate::log::flush_batch();
         if how == Stop::Abandon {
             // Stopping now (SIGINT, SIGQUIT, or past --reload-mercy): a Python
             // thread may still be inside the app.

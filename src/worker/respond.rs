@@ -38,6 +38,8 @@ pub struct Outcome {
     pub reusable: bool,
     /// Why the response could not be delivered in full, if it could not.
     pub broken: Option<&'static str>,
+    /// The body went out with sendfile (--log-sendfile).
+    pub sendfile: bool,
 }
 
 const INTERNAL_ERROR: &[u8] = b"Internal Server Error\n";
@@ -130,7 +132,7 @@ fn choose_framing(meta: &ReqMeta<'_>, head: &ResponseHead, complete_len: Option<
 
 /// Pulls the app's response events and writes the response.
 pub async fn write_response(s: &mut Stream, rx: &mut Responses<'_>, meta: &ReqMeta<'_>) -> Outcome {
-    let mut out = Outcome { status: Vec::new(), body_bytes: 0, headers: 0, headers_bytes: 0, reusable: false, broken: None };
+    let mut out = Outcome { status: Vec::new(), body_bytes: 0, headers: 0, headers_bytes: 0, reusable: false, broken: None, sendfile: false };
     let first = rx.next().await;
     let (head, complete) = match first {
         Some(RespEvent::Complete(h, b)) => (h, Some(b)),
@@ -205,6 +207,7 @@ pub async fn write_response(s: &mut Stream, rx: &mut Responses<'_>, meta: &ReqMe
                     return out;
                 }
                 out.body_bytes += len;
+                out.sendfile = true;
             }
             Some(RespEvent::End) => {
                 if chunked && let Err(e) = write_timed(s, &[http::LAST_CHUNK], meta.write_timeout).await {

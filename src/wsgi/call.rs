@@ -83,7 +83,7 @@ pub struct Continuation {
 /// Calls the app for `job`. Returns a continuation if the body is not
 /// finished (only with a `Local` sink; a `Channel` sink runs to the end).
 pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job, sink: Sink) -> Option<Continuation> {
-    let Job { vars, body, https, conn } = job;
+    let Job { vars, body, https, conn, logvars } = job;
     crate::python::uwsgi_module::begin_request();
     let Some(r) = route(&ctx.mounts, vars.get(b"SCRIPT_NAME"), vars.get(b"PATH_INFO").unwrap_or(b""), ctx.manage_script_name) else {
         let head = ResponseHead {
@@ -109,6 +109,7 @@ pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job, sink: Sink) -> Option<Cont
         }
     };
     let responder = Slot::new(sink);
+    responder.borrow_mut().logvars = logvars;
     let _serving = Serving::enter(&responder);
     let start_response = match start_response_fn(py) {
         Ok(f) => f,

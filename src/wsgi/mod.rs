@@ -31,7 +31,13 @@ pub struct Job {
     pub https: bool,
     /// The keep-alive connection's memory of its previous environ.
     pub conn: Option<std::sync::Arc<std::sync::Mutex<environ::ConnEnv>>>,
+    /// Where the request's log variables (uwsgi.set_logvar) go, when the
+    /// --log-format names any.
+    pub logvars: Option<LogVars>,
 }
+
+/// A request's log variables, handed from its Python thread to its log line.
+pub type LogVars = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
 
 /// The status line and headers an app gave, validated and serialised.
 #[derive(Debug, Clone)]

@@ -65,11 +65,13 @@ pub struct Responder {
     /// Body data went to a Local sink since the last look: time to let the
     /// I/O code write it before producing more.
     handed_over: bool,
+    /// Filled with the request's log variables before its last event.
+    pub logvars: Option<super::LogVars>,
 }
 
 impl Responder {
     pub fn new(sink: Sink) -> Self {
-        Responder { head: None, head_sent: false, buf: Vec::new(), sent: 0, sink, disconnected: false, handed_over: false }
+        Responder { head: None, head_sent: false, buf: Vec::new(), sent: 0, sink, disconnected: false, handed_over: false, logvars: None }
     }
 
     /// Whether the iteration should pause so the I/O code can write.
@@ -150,8 +152,17 @@ impl Responder {
         self.send(py, RespEvent::File { file, offset, len });
     }
 
+    /// Hands the log variables over before the event that ends the
+    /// response (the I/O side writes the log line once it has it).
+    fn hand_logvars(&mut self) {
+        if let Some(lv) = &self.logvars {
+            *lv.lock().unwrap_or_else(|e| e.into_inner()) = crate::python::uwsgi_module::take_logvars();
+        }
+    }
+
     /// The app is done: one `Complete` if nothing was sent yet.
     pub fn finish(&mut self, py: Python<'_>) {
+        self.hand_logvars();
         if !self.head_sent {
             self.head_sent = true;
             let head = self.head.take().expect("finish before start_response");
@@ -164,6 +175,7 @@ impl Responder {
     }
 
     pub fn fail(&mut self, py: Python<'_>) {
+        self.hand_logvars();
         self.send(py, RespEvent::Failed);
     }
 
@@ -173,6 +185,7 @@ impl Responder {
         if self.head_sent {
             return self.fail(py);
         }
+        self.hand_logvars();
         self.head_sent = true;
         let head = ResponseHead {
             status: b"500 Internal Server Error".to_vec(),
@@ -185,6 +198,7 @@ impl Responder {
     }
 
     pub fn timed_out(&mut self, py: Python<'_>) {
+        self.hand_logvars();
         self.send(py, RespEvent::TimedOut);
     }
 }

@@ -1,0 +1,215 @@
+"""Logging as uWSGI users configure it: the real binary writes what its
+options say, and the tests read it back."""
+import concurrent.futures
+import json
+import os
+import socket
+import time
+
+from conftest import APPS, ROOT, free_port
+from test_http import get
+from test_master import wait_for
+
+SUITE = APPS / "suite.py"
+
+FORMAT = ('%(addr) %(user) [%(ltime)] "%(method) %(uri) %(proto)" %(status) %(size) %(rsize) %(hsize) '
+          '"%(referer)" "%(uagent)" %(host) %(msecs) %(micros) %(cl) %(pid) %(wid) %(headers) %(var.HTTP_X_TRACE) %(who)')
+
+
+def check_format_line(line, pid_expected=None):
+    head, rest = line.split(" [", 1)
+    assert head == "127.0.0.1 -", line
+    ltime, rest = rest.split("] ", 1)
+    assert time.strptime(ltime, "%d/%b/%Y:%H:%M:%S %z"), ltime
+    f = rest.split(" ")
+    assert f[0:3] == ['"POST', "/echo?x=1", 'HTTP/1.1"'], line
+    status, size, rsize, hsize = map(int, f[3:7])
+    assert status == 200 and size == rsize + hsize and rsize == 5 and hsize > 20, line
+    assert f[7] == '"http://ref.example/"' and f[8] == '"tester/1.0"', line
+    msecs, micros, cl, pid, wid, headers = map(int, f[10:16])
+    assert micros >= msecs * 1000 and cl == 5 and wid == 1 and headers >= 1, line
+    if pid_expected:
+        assert pid == pid_expected
+    assert f[16:] == ["abc-1", "-"], line
+
+
+def post(port):
+    r, body = get(port, "/echo?x=1", method="POST", body=b"hello",
+                  headers={"Referer": "http://ref.example/", "User-Agent": "tester/1.0", "X-Trace": "abc-1", "Host": "shop.example"})
+    assert r.status == 200 and body == b"hello"
+
+
+def test_log_format_every_variable_direct_and_through_nginx(serve, nginx, tmp_path):
+    log = tmp_path / "req.log"
+    port, up = free_port(), free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--socket", "127.0.0.1:%d" % up, "--wsgi-file", SUITE,
+                "--log-format", FORMAT, "--req-logger", "file:%s" % log, port=port)
+    post(port)
+    nport = free_port()
+    nginx("""
+    server {
+        listen 127.0.0.1:%d;
+        location / { uwsgi_pass 127.0.0.1:%d; include %s/uwsgi_params; }
+    }""" % (nport, up, ROOT), nport)
+    post(nport)
+    wait_for(lambda: log.exists() and log.read_text().count("\n") >= 2, what="two request lines")
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2, lines
+    for line in lines:
+        check_format_line(line)
+    assert "shop.example" in lines[0]
+    # Request lines go to the request logger only, the rest to stderr.
+    assert "POST /echo" not in srv.read_log()
+
+
+def test_log_variables_set_by_the_app(serve, tmp_path):
+    app = tmp_path / "lv.py"
+    app.write_text("import uwsgi\n"
+                   "def application(e, sr):\n"
+                   "    uwsgi.set_logvar('who', 'user-%s' % e['QUERY_STRING'])\n"
+                   "    sr('200 OK', [])\n"
+                   "    return [uwsgi.get_logvar('who').encode()]\n")
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--threads", "4", "--log-format", "%(uri) who=%(who)", port=port)
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        bodies = list(ex.map(lambda i: get(port, "/x?%d" % i)[1], range(40)))
+    assert bodies == [b"user-%d" % i for i in range(40)]
+    wait_for(lambda: srv.read_log().count("who=") == 40, what="40 lines")
+    for i in range(40):
+        assert "/x?%d who=user-%d\n" % (i, i) in srv.read_log()
+
+
+def test_json_request_lines(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, "--log-format", "json", port=port)
+    get(port, '/pid?a="quoted"')
+    wait_for(lambda: '"status"' in srv.read_log(), what="the JSON line")
+    line = [l for l in srv.read_log().splitlines() if l.startswith("{")][0]
+    doc = json.loads(line)
+    assert doc["uri"] == '/pid?a="quoted"' and doc["status"] == 200 and isinstance(doc["size"], int)
+    assert doc["method"] == "GET" and doc["addr"] == "127.0.0.1" and time.strptime(doc["timestamp"], "%Y-%m-%dT%H:%M:%S%z")
+
+
+def test_selective_logging_under_disable_logging(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, "--disable-logging", "--log-5xx", "--log-slow", "300",
+                "--log-zero", port=port)
+    get(port, "/pid")             # 200, fast, has a body: not logged
+    get(port, "/raise")           # 500: logged
+    get(port, "/sleep?0.4")       # slow: logged
+    get(port, "/status204")       # empty body: logged
+    get(port, "/nothere-but-ok")  # suite answers 200 with a body: not logged
+    wait_for(lambda: srv.read_log().count("=> generated") == 3, what="three request lines")
+    log = srv.read_log()
+    assert "GET /raise =>" in log and "GET /sleep?0.4 =>" in log and "GET /status204 =>" in log
+    assert "GET /pid =>" not in log
+    port2 = free_port()
+    srv2 = serve("--http", "127.0.0.1:%d" % port2, "--wsgi-file", SUITE, "--disable-logging", "--log-4xx", "--log-big", "100000",
+                 port=port2)
+    get(port2, "/big")
+    get(port2, "/pid")
+    get(port2, "/status?404")
+    wait_for(lambda: srv2.read_log().count("=> generated") == 2, what="two request lines")
+    assert "GET /pid =>" not in srv2.read_log()
+
+
+def test_default_line_options(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, "--log-x-forwarded-for", "--log-micros",
+                "--log-date", "%Y-%m-%d", "--log-prefix", "[shop] ", port=port)
+    get(port, "/pid", headers={"X-Forwarded-For": "203.0.113.9, 10.0.0.1"})
+    wait_for(lambda: "GET /pid" in srv.read_log(), what="the line")
+    line = [l for l in srv.read_log().splitlines() if "GET /pid" in l][0]
+    assert line.startswith("[shop] [pid: ") and "] 203.0.113.9 () {" in line and " micros (HTTP/1.1 200)" in line, line
+    assert any(l.startswith("[shop] %s - oxwsgi: " % time.strftime("%Y-%m-%d")) for l in srv.read_log().splitlines()), srv.read_log()
+
+
+def test_loggers_routes_and_encoders(serve, tmp_path):
+    port = free_port()
+    general, req, slow = tmp_path / "general.log", tmp_path / "req.log", tmp_path / "errors.log"
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, "--master", "--processes", "2",
+                "--logger", "file:%s" % general, "--logger", "errs file:%s" % slow, "--log-route", "errs Traceback|Error",
+                "--req-logger", "file:%s" % req, "--log-req-encoder", "prefix REQ ", port=port)
+    get(port, "/pid")
+    get(port, "/raise")
+    wait_for(lambda: req.exists() and req.read_text().count("\n") == 2, what="two request lines")
+    wait_for(lambda: slow.exists() and "RuntimeError: boom" in slow.read_text(), what="the traceback routed")
+    assert all(l.startswith("REQ [pid: ") for l in req.read_text().splitlines())
+    assert "spawned worker 2" in general.read_text() and "Traceback" not in general.read_text()
+    assert "=> generated" not in general.read_text()
+    assert "spawned worker" not in srv.read_log()  # the loggers took it
+
+
+def test_udp_and_unix_datagram_loggers(serve, tmp_path):
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(10)
+    dgram_path = str(tmp_path / "log.sock")
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    unix.bind(dgram_path)
+    unix.settimeout(10)
+    try:
+        port = free_port()
+        serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE,
+              "--logger", "rsyslog:127.0.0.1:%d,shop,local0" % udp.getsockname()[1], "--req-logger", "socket:%s" % dgram_path,
+              port=port)
+        get(port, "/pid")
+        got = []
+        while not any(b"spawned" in g or b"ready in process" in g for g in got):
+            got.append(udp.recv(65536))
+        assert all(g.startswith(b"<134>shop: ") for g in got), got
+        line = unix.recv(65536)
+        assert line.startswith(b"[pid: ") and b"GET /pid" in line
+    finally:
+        udp.close()
+        unix.close()
+
+
+def test_rotation_at_maxsize_loses_no_line(serve, tmp_path):
+    log = tmp_path / "app.log"
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, "--master", "--processes", "2", "--threads", "2",
+                "--logto", log, "--log-maxsize", "30000", port=port)
+    n = 600
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        list(ex.map(lambda i: get(port, "/pid?n=%d" % i), range(n)))
+
+    def lines():
+        out = []
+        for f in tmp_path.iterdir():
+            if f.name.startswith("app.log"):
+                out += [l for l in f.read_text().splitlines() if "GET /pid?n=" in l]
+        return out
+    wait_for(lambda: len(lines()) == n, what="every request line")
+    seen = sorted(int(l.split("GET /pid?n=")[1].split(" ")[0]) for l in lines())
+    assert seen == list(range(n))  # none lost, none cut (each parses)
+    rotated = [f for f in tmp_path.iterdir() if f.name.startswith("app.log.")]
+    assert len(rotated) >= 3, rotated
+    assert all(f.stat().st_size < 30000 + 4096 for f in rotated)
+    assert "triggering rotation to" in log.read_text() or any("triggering rotation" in f.read_text() for f in rotated)
+    assert srv.poll() is None
+
+
+def test_touch_logreopen_after_logrotate_moved_the_file(serve, tmp_path):
+    log, moved, trigger = tmp_path / "app.log", tmp_path / "app.log.1", tmp_path / "reopen"
+    trigger.write_text("")
+    port = free_port()
+    serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, "--logto", log, "--touch-logreopen", trigger, port=port)
+    get(port, "/pid?before")
+    wait_for(lambda: "before" in log.read_text(), what="the first line")
+    os.rename(log, moved)
+    time.sleep(0.05)
+    os.utime(trigger, (time.time() + 5, time.time() + 5))
+    wait_for(lambda: log.exists(), what="the reopened file")
+    get(port, "/pid?after")
+    wait_for(lambda: "pid?after" in log.read_text(), what="the line in the new file")
+    assert "pid?after" not in moved.read_text()
+
+
+def test_logfile_chmod_and_truncate(serve, tmp_path):
+    log = tmp_path / "app.log"
+    log.write_text("old content\n")
+    port = free_port()
+    serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, "--logto", log, "--logfile-chmod", "640", "--log-truncate", port=port)
+    assert oct(log.stat().st_mode & 0o777) == "0o640"
+    assert "old content" not in log.read_text()
