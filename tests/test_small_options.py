@@ -94,6 +94,17 @@ def test_threads_stacksize(serve):
     assert sizes == {512 * 1024}
 
 
+def test_threading_main_thread_is_the_process_main_thread(serve):
+    # threading takes the thread that first imports it for the main one.
+    port = free_port()
+    serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, "--threads", "2", port=port)
+    for _ in range(200):
+        s = jget(port, "/threading-main")
+        if not s["on_main"]:
+            break
+    assert s["on_main"] is False and s["main_tid"] == s["pid"], s
+
+
 def test_max_fd_umask_unenv_pyargv(serve, tmp_path):
     port = free_port()
     sock = tmp_path / "s.sock"

@@ -99,6 +99,10 @@ fn init(cfg: &Config) -> Result<(), InitError> {
 fn setup(cfg: &Config) -> Result<(), InitError> {
     pyo3::Python::attach(|py| -> Result<(), InitError> {
         let sys = py.import("sys").map_err(|e| InitError(format!("cannot import sys: {}", e)))?;
+        // threading takes the thread that first imports it for the main
+        // thread: import it here, on the process's main thread, or the first
+        // request thread to import it becomes threading.main_thread().
+        py.import("threading").map_err(|e| InitError(format!("cannot import threading: {}", e)))?;
         let path = sys.getattr("path").map_err(|e| InitError(e.to_string()))?;
         // As uWSGI does: the working directory (after --chdir) is importable,
         // so `--module mysite.wsgi` works from the project directory.

@@ -167,6 +167,14 @@ def application(environ, start_response):
                                               "exe": os.readlink("/proc/self/exe"), "argv": sys.argv,
                                               "comm": open("/proc/self/comm").read().strip(),
                                               "sigint": ("KeyboardInterrupt" if __import__("signal").getsignal(2) is __import__("signal").default_int_handler else "server")})
+    if path == "/threading-main":
+        # On a request thread, be the first to import threading (nothing in
+        # this app imports it before) and say which thread it calls main.
+        import _thread
+        if _thread.get_native_id() == os.getpid():
+            return json_response(start_response, {"on_main": True})
+        import threading
+        return json_response(start_response, {"on_main": False, "main_tid": threading.main_thread().native_id, "pid": os.getpid()})
     if path == "/stack":
         # This thread's stack size, as pthreads reports it (--threads-stacksize).
         import ctypes
