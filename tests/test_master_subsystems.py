@@ -61,3 +61,31 @@ def test_harakiri_verbose_logs_where_the_thread_was(serve):
     assert get(port, "/sleep?30")[0].status == 504
     log = srv.read_log()
     assert "HARAKIRI: -- syscall> " in log and "HARAKIRI: -- wchan> " in log, log
+
+
+def test_py_autoreload_reloads_when_an_imported_module_changes(serve, tmp_path):
+    (tmp_path / "helper.py").write_text("WORD = b'one'\n")
+    (tmp_path / "skipped.py").write_text("X = 1\n")
+    (tmp_path / "app.py").write_text(
+        "import helper, skipped\n"
+        "def application(env, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [helper.WORD]\n")
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", tmp_path / "app.py", "--pythonpath", tmp_path,
+                "--master", "--processes", "2", "--py-autoreload", "1", "--py-auto-reload-ignore", "skipped", port=port)
+    assert get(port, "/")[1] == b"one"
+    time.sleep(1.5)  # the reloader has looked at least once
+    # A file --py-autoreload-ignore names is not watched.
+    (tmp_path / "skipped.py").write_text("X = 2\n")
+    time.sleep(2.5)
+    assert "reloading gracefully" not in srv.read_log()
+    (tmp_path / "helper.py").write_text("WORD = b'two'\n")
+    wait_for(lambda: "helper.py was modified: reloading gracefully" in srv.read_log(), what="the reloader")
+    statuses = []
+    def new_code():
+        r, body = get(port, "/")
+        statuses.append(r.status)
+        return body == b"two"
+    wait_for(new_code, what="the new code")
+    assert set(statuses) == {200} and srv.poll() is None

@@ -220,6 +220,8 @@ impl Config {
                 "master-as-root" => c.master_as_root = flag(),
                 "ignore-write-errors" => c.ignore_write_errors = flag(),
                 "catch-exceptions" => c.catch_exceptions = flag(),
+                "py-autoreload" => c.py_autoreload = num(o, 0)?,
+                "py-auto-reload-ignore" => c.py_autoreload_ignore.push(val()),
                 // Every name option implies --auto-procname, as in uWSGI.
                 "auto-procname" => c.auto_procname = flag(),
                 "procname" => (c.auto_procname, c.procname) = (true, Some(val())),

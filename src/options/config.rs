@@ -75,6 +75,9 @@ pub struct Config {
     pub file_wrapper: bool,
     /// --catch-exceptions: tracebacks in 500 responses.
     pub catch_exceptions: bool,
+    /// --py-autoreload: seconds between looks at the modules' files (0: off).
+    pub py_autoreload: u64,
+    pub py_autoreload_ignore: Vec<String>,
     // Sockets
     pub listeners: Vec<Listener>,
     pub chmod_socket: Option<u32>,
@@ -199,6 +202,8 @@ impl Default for Config {
             pyargv: Vec::new(),
             file_wrapper: true,
             catch_exceptions: false,
+            py_autoreload: 0,
+            py_autoreload_ignore: Vec::new(),
             listeners: Vec::new(),
             chmod_socket: None,
             chown_socket: None,

@@ -95,10 +95,7 @@ static PREFIXES: &[(&[&str], &str)] = &[
     (&["hook-*", "exec-*", "call-*", "mount-*", "umount-*", "wait-for-*", "wait-interface*", "wait-iface*", "binsh"], "uWSGI hooks are not provided yet"),
     (&["cheaper*", "cheap", "idle", "die-on-idle"], "cheaper mode (an adaptive number of workers) is not provided yet: set --processes"),
     (&["attach-*", "smart-attach-*", "daemons-honour-stdin"], "attached daemons are not provided yet: run them under the init system (systemd, supervisord)"),
-    (
-        &["py-autoreload", "py-auto-reload*", "python-autoreload", "python-auto-reload", "py-tracebacker"],
-        "Python auto-reload and the tracebacker are not provided yet: use --touch-reload",
-    ),
+    (&["py-tracebacker"], "the Python tracebacker is not provided by oxwsgi: --harakiri logs where a stuck request was"),
     (
         &[
             "reload-on-as",

@@ -101,6 +101,8 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("mount", [], None, List, "Python application", Yes, "mount an application at a prefix: /prefix=app.py or /prefix=pkg.mod:callable"),
     opt!("paste", [], None, Value, "Python application", Yes, "load the application from a PasteDeploy config: config:/path/app.ini (Pyramid, CKAN...)"),
     opt!("no-default-app", [], None, Flag, "Python application", NoOp("oxwsgi never falls back to another mount's app: a path no --mount matches goes to the app mounted at / or gets a 404 (uWSGI's fallback to its first app is what this option turns off)"), "do not send unmatched paths to the first app"),
+    opt!("py-autoreload", ["py-auto-reload", "python-autoreload", "python-auto-reload"], None, Value, "Python application", Yes, "for development: every N seconds, look at the files of the imported modules, and reload gracefully when one changed"),
+    opt!("py-auto-reload-ignore", [], None, List, "Python application", Yes, "a module (by name: myapp.settings) that --py-autoreload does not watch"),
     opt!("manage-script-name", [], None, Flag, "Python application", Yes, "split SCRIPT_NAME/PATH_INFO by the longest matching mount point"),
     opt!("need-app", [], None, Flag, "Python application", NoOp("oxwsgi always refuses to start without an application"), "exit if no app can be loaded (always on)"),
     opt!("home", ["virtualenv", "venv", "pyhome"], Some('H'), Value, "Python application", Yes, "the virtualenv (python3 -m venv or virtualenv) to run in"),

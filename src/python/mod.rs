@@ -3,6 +3,7 @@
 //! loading the WSGI apps (loader.rs), forking safely (fork.rs), and the
 //! `uwsgi` module apps import (uwsgi_module.rs).
 
+pub mod autoreload;
 pub mod fork;
 pub mod host;
 pub mod interp;

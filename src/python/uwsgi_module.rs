@@ -61,6 +61,11 @@ fn worker_id() -> usize {
     worker()
 }
 
+/// The master's PID (ours without a master).
+pub fn master_pid() -> u64 {
+    MASTER_PID.load(Ordering::Relaxed)
+}
+
 #[pyfunction]
 fn masterpid() -> u64 {
     MASTER_PID.load(Ordering::Relaxed)

@@ -195,6 +195,9 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             Err(e) => return Exit::Failed(format!("cannot use listening socket {}: {}", b.spec.addr, e)),
         }
     }
+    if cfg.py_autoreload > 0 {
+        crate::python::autoreload::start(Duration::from_secs(cfg.py_autoreload), cfg.py_autoreload_ignore.clone(), worker_id);
+    }
     if cfg.harakiri > 0 {
         let main = unsafe { libc::pthread_self() };
         harakiri::start_watchdog(Duration::from_secs(cfg.harakiri), Duration::from_secs(cfg.harakiri_graceful_timeout), cfg.harakiri_verbose, worker_id, main);
