@@ -213,6 +213,11 @@ def test_uid_gid_drop_privileges(serve):
         import pwd, grp
         want = "%d:%d" % (pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid)
         assert get(port, "/")[1].decode() == want, srv.read_log()
+        # A reload keeps serving: the re-executed master, no longer root,
+        # keeps the ids it already has instead of failing to set them.
+        srv.signal(signal.SIGHUP)
+        wait_for(lambda: "executing" in srv.read_log() and srv.read_log().count("spawned worker") >= 4, what="the reload")
+        assert get(port, "/")[1].decode() == want and srv.poll() is None, srv.read_log()
     finally:
         shutil.rmtree(d, ignore_errors=True)
 

@@ -23,7 +23,17 @@ pub fn resolve_gid(g: &str) -> Result<Gid, String> {
 }
 
 /// Drops to --gid then --uid (the group first: after setuid we could not).
+/// Without root, ids that already are the asked ones are kept as they are:
+/// a master that dropped them re-executes itself on a reload.
 pub fn drop_privileges(uid: Option<&str>, gid: Option<&str>) -> Result<(), String> {
+    use nix::unistd::{getegid, geteuid, getgid, getuid};
+    if !geteuid().is_root() {
+        let want_uid = uid.map(resolve_uid).transpose()?;
+        let want_gid = gid.map(resolve_gid).transpose()?;
+        if want_uid.is_none_or(|u| u == getuid() && u == geteuid()) && want_gid.is_none_or(|g| g == getgid() && g == getegid()) {
+            return Ok(());
+        }
+    }
     if let Some(g) = gid {
         let gid = resolve_gid(g)?;
         nix::unistd::setgroups(&[gid]).map_err(|e| format!("--gid {}: setgroups: {}", g, e))?;
