@@ -2,6 +2,7 @@
 //! See ARCHITECTURE.md for the map.
 pub mod command;
 pub mod emperor;
+pub mod hooks;
 pub mod locks;
 pub mod log;
 pub mod master;

@@ -23,9 +23,11 @@ pub fn server_signals() -> SigSet {
     s
 }
 
-/// Holds the server's signals on the calling thread (they stay pending).
+/// Holds the server's signals on the calling thread (they stay pending),
+/// and only them: a reload may have inherited signals a previous config
+/// remapped (hook-master-start unix_signal).
 pub fn hold() {
-    let _ = server_signals().thread_block();
+    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&server_signals()), None);
 }
 
 /// Nothing blocked on the calling thread, as the app's children expect.

@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod privileges;
 pub mod supervisor;
 
+use crate::hooks::Phase;
 use crate::net;
 use crate::options::Config;
 use std::path::PathBuf;
@@ -32,6 +33,10 @@ fn start(cfg: Config) -> Result<i32, String> {
     crate::unix_signals::hold();
     crate::unix_signals::children_start_clean(cfg.ignore_sigpipe);
     crate::log::configure(&cfg.log);
+    crate::hooks::configure(&cfg.hooks, std::env::var_os(net::INHERIT_ENV).is_some());
+    crate::hooks::set_shells(&cfg.binsh);
+    crate::hooks::set_wait_timeouts(cfg.wait_for_fs_timeout, cfg.wait_for_socket_timeout);
+    crate::hooks::run(Phase::Asap)?;
     crate::statics::set_mime_files(&cfg.statics.mime_files);
     daemon::set_logfile_mode(&cfg);
     // Before any thread: the environment is moved to make room for titles.
@@ -103,6 +108,12 @@ fn start(cfg: Config) -> Result<i32, String> {
             daemon::write_pidfile(p, atomic)?;
         }
     }
+    for (p, kind) in &cfg.wait_for_fs {
+        crate::hooks::wait_for_fs(p, *kind).map_err(|e| format!("--wait-for-fs: {}", e))?;
+    }
+    for phase in [Phase::PreJail, Phase::PostJail, Phase::InJail, Phase::AsRoot] {
+        crate::hooks::run(phase)?;
+    }
     if cfg.uid.is_some() || cfg.gid.is_some() {
         if cfg.master_as_root && multi {
             crate::logln!("oxwsgi: --master-as-root: the master stays root; each worker drops to --uid/--gid when forked");
@@ -111,6 +122,10 @@ fn start(cfg: Config) -> Result<i32, String> {
         }
     } else if nix::unistd::geteuid().is_root() {
         crate::logln!("oxwsgi: *** WARNING: the app runs as root; give --uid and --gid to drop privileges after binding ***");
+    }
+    // With --master-as-root, each worker runs them once it has dropped.
+    if !(cfg.master_as_root && multi) {
+        crate::hooks::run(Phase::AsUser)?;
     }
     // The *2 forms: after the privileges are dropped.
     for (p, atomic) in [(&cfg.pidfile2, false), (&cfg.safe_pidfile2, true)] {
@@ -131,6 +146,9 @@ fn start(cfg: Config) -> Result<i32, String> {
     let cfg = Arc::new(cfg);
     // The processes the app starts while it loads must not inherit the
     // signals the master holds.
+    if !cfg.lazy_apps {
+        before_apps(&cfg)?;
+    }
     let apps = if cfg.lazy_apps {
         None
     } else {
@@ -151,7 +169,14 @@ fn start(cfg: Config) -> Result<i32, String> {
         }
     }
     let reload = if multi {
-        matches!(supervisor::run(cfg.clone(), &bound, apps, stats), supervisor::MasterExit::Reload)
+        match supervisor::run(cfg.clone(), &bound, apps, stats) {
+            supervisor::MasterExit::Reload => true,
+            supervisor::MasterExit::Stop => false,
+            supervisor::MasterExit::Failed(e) => {
+                cleanup(&cfg, &bound);
+                return Err(e);
+            }
+        }
     } else {
         board.prepare_spawn(0);
         board.worker(0).pid.store(std::process::id() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -166,6 +191,7 @@ fn start(cfg: Config) -> Result<i32, String> {
         }
         let _ = VACUUM.set(vacuum_paths(&cfg, &bound));
         crate::procname::name_as(&cfg, crate::procname::Role::Worker(1));
+        crate::hooks::run(Phase::PostFork)?;
         match crate::worker::run(cfg.clone(), &bound, apps, 1, abandon) {
             crate::worker::Exit::Graceful { reload } => reload,
             crate::worker::Exit::Failed(e) => return Err(e),
@@ -174,14 +200,25 @@ fn start(cfg: Config) -> Result<i32, String> {
     if reload {
         reexec(&cfg, &bound);
     }
+    let _ = crate::hooks::run(Phase::AsUserAtexit);
     cleanup(&cfg, &bound);
     crate::logln!("oxwsgi: goodbye");
     Ok(0)
 }
 
+/// What comes before the app is loaded (in the master, or with
+/// --lazy-apps in each worker): --wait-for-socket, the pre-app hooks.
+pub fn before_apps(cfg: &Config) -> Result<(), String> {
+    for a in &cfg.wait_for_socket {
+        crate::hooks::wait_for_socket(a).map_err(|e| format!("--wait-for-socket: {}", e))?;
+    }
+    crate::hooks::run(Phase::PreApp)
+}
+
 /// What comes once the app is loaded (in the master, or with --lazy-apps
-/// in each worker): --chdir2.
+/// in each worker): --chdir2, the post-app hooks.
 pub fn after_apps(cfg: &Config) -> Result<(), String> {
+    crate::hooks::run(Phase::PostApp)?;
     if let Some(dir) = &cfg.chdir2 {
         std::env::set_current_dir(dir).map_err(|e| format!("--chdir2 {}: {}", dir.display(), e))?;
     }

@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 pub enum MasterExit {
     Stop,
     Reload,
+    /// A fatal hook of the master failed: the instance stops with it.
+    Failed(String),
 }
 
 struct Slot {
@@ -32,6 +34,14 @@ struct Slot {
     /// Consecutive quick deaths, for the respawn back-off.
     quick_deaths: u32,
     respawn_at: Option<Instant>,
+    /// A worker was spawned in this slot before (the -once hooks ran).
+    spawned: bool,
+}
+
+impl Slot {
+    fn new(id: usize) -> Slot {
+        Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None, spawned: false }
+    }
 }
 
 fn spawn(
@@ -85,6 +95,11 @@ fn spawn(
                 crate::logln!("oxwsgi: worker {} (pid {}) cannot start: {}", slot.id, std::process::id(), e);
                 std::process::exit(22);
             }
+            crate::hooks::set_respawned(slot.spawned);
+            let as_user = if cfg.master_as_root { crate::hooks::run(crate::hooks::Phase::AsUser) } else { Ok(()) };
+            if let Err(e) = as_user.and_then(|_| crate::hooks::run(crate::hooks::Phase::PostFork)) {
+                crate::hooks::fail_in_worker(&e);
+            }
             let code = match worker::run(cfg.clone(), bound, apps, slot.id, || std::process::exit(0)) {
                 worker::Exit::Graceful { .. } => 0,
                 worker::Exit::Failed(e) => {
@@ -100,6 +115,7 @@ fn spawn(
                 b.worker(slot.id - 1).pid.store(child.as_raw() as u64, std::sync::atomic::Ordering::Relaxed);
             }
             slot.pid = Some(child);
+            slot.spawned = true;
             slot.started = Instant::now();
             slot.respawn_at = None;
         }
@@ -120,16 +136,32 @@ fn describe(st: WaitStatus) -> String {
 
 /// Runs the master until a stop or a reload has finished with every worker.
 pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats: Option<crate::stats::server::Server>) -> MasterExit {
-    let sigs = crate::unix_signals::server_signals();
-    let _ = sigs.thread_block();
-    let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).expect("signalfd");
     // uWSGI signals: what the app asked for while it loaded, then routing.
     let mut signals = crate::uwsgi_signals::Master::new();
     crate::procname::name_as(&cfg, crate::procname::Role::Master);
-    let mut slots: Vec<Slot> = (1..=cfg.processes).map(|id| Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None }).collect();
+    let mut slots: Vec<Slot> = (1..=cfg.processes).map(Slot::new).collect();
     for s in slots.iter_mut() {
         spawn(&cfg, bound, &apps, s, &stats, &mut signals);
     }
+    if let Err(e) = crate::hooks::run(crate::hooks::Phase::MasterStart) {
+        crate::logln!("oxwsgi: FATAL hook failed, destroying instance");
+        signal_all(&slots, Signal::SIGINT);
+        for p in slots.iter().filter_map(|s| s.pid) {
+            let _ = waitpid(p, None);
+        }
+        return MasterExit::Failed(e);
+    }
+    // Signals the master-start hooks remapped (unix_signal) are read here
+    // too; blocked only now, so the workers forked above do not hold them.
+    let remaps = crate::hooks::signal_remaps();
+    let mut sigs = crate::unix_signals::server_signals();
+    for (s, _) in &remaps {
+        if let Ok(s) = Signal::try_from(*s) {
+            sigs.add(s);
+        }
+    }
+    let _ = sigs.thread_block();
+    let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).expect("signalfd");
     crate::master::daemon::report_ready();
     let mut ending: Option<(MasterExit, Instant)> = None;
     let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
@@ -168,13 +200,37 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
         }
         signals.service(&|id| slots.iter().any(|s| s.id == id && s.pid.is_some()));
         while let Ok(Some(si)) = sfd.read_signal() {
-            let sig = Signal::try_from(si.ssi_signo as i32).ok();
+            let signo = si.ssi_signo as i32;
+            let got = Signal::try_from(signo).map(|s| s.to_string()).unwrap_or_else(|_| format!("signal {}", signo));
+            use crate::hooks::MasterAction;
+            let remapped = remaps.iter().find(|(s, _)| *s == signo).map(|(_, a)| *a);
+            // A remapped signal does what its function says, as the signal
+            // that does it by default would.
+            let sig = match remapped {
+                Some(MasterAction::GracefulStop) => Some(Signal::SIGTERM),
+                Some(MasterAction::Stop) => Some(Signal::SIGINT),
+                Some(MasterAction::GracefulReload) => Some(Signal::SIGHUP),
+                Some(MasterAction::BrutalReload) => None,
+                None => Signal::try_from(signo).ok(),
+            };
+            let why = match remapped {
+                Some(a) => format!("{} received (unix_signal: {})", got, a.function()),
+                None => format!("{} received", got),
+            };
+            if remapped == Some(MasterAction::BrutalReload) {
+                if ending.is_none() && config_still_valid(&cfg) {
+                    crate::logln!("oxwsgi: {}: reloading now, without waiting for requests", why);
+                    signal_all(&slots, Signal::SIGINT);
+                    ending = Some((MasterExit::Reload, Instant::now() + Duration::from_secs(3)));
+                }
+                continue;
+            }
             match sig {
                 Some(Signal::SIGHUP) if ending.is_none() && !config_still_valid(&cfg) => {}
-                Some(Signal::SIGTERM) if ending.is_none() => ending = Some(wind_down(&cfg, &slots, MasterExit::Stop, "SIGTERM received")),
-                Some(Signal::SIGHUP) if ending.is_none() => ending = Some(wind_down(&cfg, &slots, MasterExit::Reload, "SIGHUP received")),
+                Some(Signal::SIGTERM) if ending.is_none() => ending = Some(wind_down(&cfg, &slots, MasterExit::Stop, &why)),
+                Some(Signal::SIGHUP) if ending.is_none() => ending = Some(wind_down(&cfg, &slots, MasterExit::Reload, &why)),
                 Some(Signal::SIGINT) | Some(Signal::SIGQUIT) => {
-                    crate::logln!("oxwsgi: {} received: stopping now", sig.unwrap());
+                    crate::logln!("oxwsgi: {}: stopping now", why);
                     signal_all(&slots, Signal::SIGINT);
                     ending = Some((MasterExit::Stop, Instant::now() + Duration::from_secs(3)));
                 }
@@ -191,7 +247,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                 }
                 Some(Signal::SIGTTIN) if ending.is_none() => {
                     let id = slots.len() + 1;
-                    let mut s = Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None };
+                    let mut s = Slot::new(id);
                     spawn(&cfg, bound, &apps, &mut s, &stats, &mut signals);
                     slots.push(s);
                     if let Some(b) = crate::stats::board() {
@@ -241,6 +297,15 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                     if ending.is_some() {
                         crate::logln!("oxwsgi: worker {} (pid: {}) stopped ({})", slot.id, pid, describe(st));
                         continue;
+                    }
+                    if matches!(st, WaitStatus::Exited(_, crate::hooks::FATAL_EXIT)) {
+                        let id = slot.id;
+                        crate::logln!("oxwsgi: FATAL hook failed in worker {}, destroying instance", id);
+                        signal_all(&slots, Signal::SIGINT);
+                        for p in slots.iter_mut().filter_map(|s| s.pid.take()) {
+                            let _ = waitpid(p, None);
+                        }
+                        return MasterExit::Failed(format!("a hook of worker {} failed (see above)", id));
                     }
                     let lived = slot.started.elapsed();
                     let clean = matches!(st, WaitStatus::Exited(_, 0));
@@ -308,7 +373,7 @@ fn respawn_cause(w: &crate::stats::board::WorkerSlot, st: WaitStatus) -> crate::
 fn wind_down(cfg: &Config, slots: &[Slot], how: MasterExit, why: &str) -> (MasterExit, Instant) {
     let what = match how {
         MasterExit::Reload => "reloading",
-        MasterExit::Stop => "stopping",
+        MasterExit::Stop | MasterExit::Failed(_) => "stopping",
     };
     crate::logln!("oxwsgi: {}: {} gracefully, workers finish their requests (up to --reload-mercy {}s)", why, what, cfg.reload_mercy);
     signal_all(slots, Signal::SIGTERM);

@@ -220,6 +220,21 @@ impl Config {
                 "master-as-root" => c.master_as_root = flag(),
                 "ignore-write-errors" => c.ignore_write_errors = flag(),
                 "catch-exceptions" => c.catch_exceptions = flag(),
+                name if crate::hooks::Phase::of_option(name).is_some() => {
+                    let (phase, exec) = crate::hooks::Phase::of_option(name).unwrap_or((crate::hooks::Phase::Asap, false));
+                    let hook = crate::hooks::Hook::parse(phase, exec, &val()).map_err(|e| err(format!("option '{}': {}", name, e)))?;
+                    if phase == crate::hooks::Phase::MasterStart {
+                        needs_master.get_or_insert("hook-master-start");
+                    }
+                    c.hooks.push(hook);
+                }
+                "binsh" => c.binsh.push(PathBuf::from(val())),
+                "wait-for-fs" => c.wait_for_fs.push((PathBuf::from(val()), crate::hooks::WaitFor::Any)),
+                "wait-for-file" => c.wait_for_fs.push((PathBuf::from(val()), crate::hooks::WaitFor::File)),
+                "wait-for-dir" => c.wait_for_fs.push((PathBuf::from(val()), crate::hooks::WaitFor::Dir)),
+                "wait-for-socket" => c.wait_for_socket.push(val()),
+                "wait-for-fs-timeout" => c.wait_for_fs_timeout = num(o, 0)?,
+                "wait-for-socket-timeout" => c.wait_for_socket_timeout = num(o, 0)?,
                 "py-autoreload" => c.py_autoreload = num(o, 0)?,
                 "py-auto-reload-ignore" => c.py_autoreload_ignore.push(val()),
                 // Every name option implies --auto-procname, as in uWSGI.

@@ -75,6 +75,14 @@ pub struct Config {
     pub file_wrapper: bool,
     /// --catch-exceptions: tracebacks in 500 responses.
     pub catch_exceptions: bool,
+    /// hook-* and exec-*, in config order.
+    pub hooks: Vec<crate::hooks::Hook>,
+    pub binsh: Vec<PathBuf>,
+    /// --wait-for-fs/-file/-dir, before the root hooks; --wait-for-socket, before the app.
+    pub wait_for_fs: Vec<(PathBuf, crate::hooks::WaitFor)>,
+    pub wait_for_socket: Vec<String>,
+    pub wait_for_fs_timeout: u64,
+    pub wait_for_socket_timeout: u64,
     /// --py-autoreload: seconds between looks at the modules' files (0: off).
     pub py_autoreload: u64,
     pub py_autoreload_ignore: Vec<String>,
@@ -202,6 +210,12 @@ impl Default for Config {
             pyargv: Vec::new(),
             file_wrapper: true,
             catch_exceptions: false,
+            hooks: Vec::new(),
+            binsh: Vec::new(),
+            wait_for_fs: Vec::new(),
+            wait_for_socket: Vec::new(),
+            wait_for_fs_timeout: 60,
+            wait_for_socket_timeout: 60,
             py_autoreload: 0,
             py_autoreload_ignore: Vec::new(),
             listeners: Vec::new(),

@@ -169,8 +169,9 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             // --lazy-apps: the processes the app starts while it loads
             // must not inherit the signals held until the I/O loop runs.
             None => {
+                py.detach(|| crate::master::before_apps(&cfg))?;
                 let apps = crate::unix_signals::with_clean_mask(|| crate::python::loader::load_apps(py, &cfg.apps, &cfg.imports))?;
-                crate::master::after_apps(&cfg)?;
+                py.detach(|| crate::master::after_apps(&cfg))?;
                 apps
             }
         };
@@ -194,6 +195,10 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             Ok(fd) => listen.push(Listen { fd, spec: b.spec.clone(), port: b.port.clone() }),
             Err(e) => return Exit::Failed(format!("cannot use listening socket {}: {}", b.spec.addr, e)),
         }
+    }
+    // Before this worker starts threads of its own (a hook may putenv).
+    if let Err(e) = crate::hooks::run_accepting(worker_id) {
+        crate::hooks::fail_in_worker(&e);
     }
     if cfg.py_autoreload > 0 {
         crate::python::autoreload::start(Duration::from_secs(cfg.py_autoreload), cfg.py_autoreload_ignore.clone(), worker_id);

@@ -167,6 +167,9 @@ def application(environ, start_response):
                                               "exe": os.readlink("/proc/self/exe"), "argv": sys.argv,
                                               "comm": open("/proc/self/comm").read().strip(),
                                               "sigint": ("KeyboardInterrupt" if __import__("signal").getsignal(2) is __import__("signal").default_int_handler else "server")})
+    if path == "/osenv":
+        # os.environ[NAME] for ?NAME.
+        return json_response(start_response, {"value": os.environ.get(environ.get("QUERY_STRING", ""))})
     if path == "/threading-main":
         # On a request thread, be the first to import threading (nothing in
         # this app imports it before) and say which thread it calls main.
