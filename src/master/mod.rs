@@ -1,7 +1,9 @@
 //! Process lifecycle: start-up (here), the supervising master
-//! (supervisor.rs), detaching and pidfiles (daemon.rs), privileges.
+//! (supervisor.rs), detaching and pidfiles (daemon.rs), attached daemons
+//! (daemons.rs), privileges.
 
 pub mod daemon;
+pub mod daemons;
 pub mod privileges;
 pub mod supervisor;
 

@@ -162,11 +162,12 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
     }
     let _ = sigs.thread_block();
     let sfd = SignalFd::with_flags(&sigs, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).expect("signalfd");
+    let mut daemons = super::daemons::Daemons::start(&cfg.daemons);
     crate::master::daemon::report_ready();
     let mut ending: Option<(MasterExit, Instant)> = None;
     let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut touched: Vec<_> = cfg.touch_reload.iter().map(|p| mtime(p)).collect();
-    loop {
+    let exit = 'main: loop {
         // Wait for a signal, or the next respawn, at most a second.
         let now = Instant::now();
         let mut next = slots
@@ -180,6 +181,9 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
             next = next.min(d);
         }
         if let Some(d) = signals.next_deadline() {
+            next = next.min(d);
+        }
+        if let Some(d) = daemons.next_deadline() {
             next = next.min(d);
         }
         {
@@ -287,7 +291,12 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(st) => {
                     let Some(pid) = st.pid() else { break };
-                    let Some(slot) = slots.iter_mut().find(|s| s.pid == Some(pid)) else { continue };
+                    let Some(slot) = slots.iter_mut().find(|s| s.pid == Some(pid)) else {
+                        if let super::daemons::Reaped::ControlDied(why) = daemons.reaped(pid.as_raw(), &describe(st), ending.is_some()) {
+                            ending = Some(wind_down(&cfg, &slots, MasterExit::Stop, &why));
+                        }
+                        continue;
+                    };
                     slot.pid = None;
                     crate::worker::balance::reset(slot.id);
                     let board = crate::stats::board();
@@ -305,7 +314,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                         for p in slots.iter_mut().filter_map(|s| s.pid.take()) {
                             let _ = waitpid(p, None);
                         }
-                        return MasterExit::Failed(format!("a hook of worker {} failed (see above)", id));
+                        break 'main MasterExit::Failed(format!("a hook of worker {} failed (see above)", id));
                     }
                     let lived = slot.started.elapsed();
                     let clean = matches!(st, WaitStatus::Exited(_, 0));
@@ -332,7 +341,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
         }
         if let Some((_, deadline)) = &ending {
             if slots.iter().all(|s| s.pid.is_none()) {
-                return ending.unwrap().0;
+                break 'main ending.unwrap().0;
             }
             if Instant::now() >= *deadline {
                 crate::logln!("oxwsgi: workers still busy past the deadline: killing them");
@@ -342,17 +351,21 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                         let _ = waitpid(p, None);
                     }
                 }
-                return ending.unwrap().0;
+                break 'main ending.unwrap().0;
             }
             continue;
         }
+        daemons.service();
         let now = Instant::now();
         for s in slots.iter_mut() {
             if s.pid.is_none() && s.respawn_at.is_some_and(|t| t <= now) {
                 spawn(&cfg, bound, &apps, s, &stats, &mut signals);
             }
         }
-    }
+    };
+    // Plain daemons end with this master (a reloaded one starts them again).
+    daemons.stop(matches!(exit, MasterExit::Reload), Duration::from_secs(3));
+    exit
 }
 
 /// Why a worker that is being replaced ended: what it said before a

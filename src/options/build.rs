@@ -55,6 +55,7 @@ impl Config {
         // An option that only works with a master: one is run, as uWSGI does.
         let mut needs_master: Option<&'static str> = None;
         let mut log_master: Option<&'static str> = None;
+        let mut daemons_stdin = false;
         for o in opts {
             let val = || o.value.clone().unwrap_or_default();
             let flag = || o.value.as_deref().map(|v| parse_bool(v).unwrap_or(true)).unwrap_or(true);
@@ -228,6 +229,12 @@ impl Config {
                     }
                     c.hooks.push(hook);
                 }
+                "attach-daemon" | "attach-control-daemon" | "smart-attach-daemon" | "smart-attach-daemon2" | "attach-daemon2" => {
+                    let d = crate::master::daemons::DaemonSpec::parse(o.spec.name, &val()).map_err(|e| err(format!("option '{}': {}", o.spec.name, e)))?;
+                    needs_master.get_or_insert("attach-daemon");
+                    c.daemons.push(d);
+                }
+                "daemons-honour-stdin" => daemons_stdin = flag(),
                 "binsh" => c.binsh.push(PathBuf::from(val())),
                 "wait-for-fs" => c.wait_for_fs.push((PathBuf::from(val()), crate::hooks::WaitFor::Any)),
                 "wait-for-file" => c.wait_for_fs.push((PathBuf::from(val()), crate::hooks::WaitFor::File)),
@@ -440,6 +447,11 @@ impl Config {
                 | "log-reopen"
                 | "no-default-app" => {}
                 other => return Err(err(format!("option '{}' is not supported yet by oxwsgi", other))),
+            }
+        }
+        if daemons_stdin {
+            for d in c.daemons.iter_mut() {
+                d.stdin = true;
             }
         }
         for i in default_sockets {

@@ -75,6 +75,8 @@ pub struct Config {
     pub file_wrapper: bool,
     /// --catch-exceptions: tracebacks in 500 responses.
     pub catch_exceptions: bool,
+    /// --attach-daemon and its kin, in config order.
+    pub daemons: Vec<crate::master::daemons::DaemonSpec>,
     /// hook-* and exec-*, in config order.
     pub hooks: Vec<crate::hooks::Hook>,
     pub binsh: Vec<PathBuf>,
@@ -210,6 +212,7 @@ impl Default for Config {
             pyargv: Vec::new(),
             file_wrapper: true,
             catch_exceptions: false,
+            daemons: Vec::new(),
             hooks: Vec::new(),
             binsh: Vec::new(),
             wait_for_fs: Vec::new(),

@@ -116,7 +116,6 @@ static PREFIXES: &[(&[&str], &str)] = &[
         "the Emperor's, mules' and gateways' hooks are not provided yet (an instance's own hook-*/exec-* phases are)",
     ),
     (&["cheaper*", "cheap", "idle", "die-on-idle"], "cheaper mode (an adaptive number of workers) is not provided yet: set --processes"),
-    (&["attach-*", "smart-attach-*", "daemons-honour-stdin"], "attached daemons are not provided yet: run them under the init system (systemd, supervisord)"),
     (&["py-tracebacker"], "the Python tracebacker is not provided by oxwsgi: --harakiri logs where a stuck request was"),
     (
         &[
