@@ -2,6 +2,7 @@
 //! (supervisor.rs), detaching and pidfiles (daemon.rs), attached daemons
 //! (daemons.rs), privileges.
 
+pub mod cheaper;
 pub mod daemon;
 pub mod daemons;
 pub mod privileges;
@@ -103,7 +104,9 @@ fn start(cfg: Config) -> Result<i32, String> {
     // is read for it only when the stats are served.
     let board = crate::stats::Board::create(if multi { worker_capacity(&cfg) } else { 1 }, cfg.threads, cfg.processes)?;
     let serve_stats = cfg.stats.is_some() || cfg.metrics.is_some();
-    crate::stats::set_timing(serve_stats);
+    // The busyness algorithm reads how long requests take.
+    let busyness = cfg.cheaper.as_ref().is_some_and(|c| c.algo == crate::master::cheaper::Algo::Busyness);
+    crate::stats::set_timing(serve_stats || busyness);
     let stats = if serve_stats { crate::stats::server::Server::bind(&cfg, &bound, board)? } else { None };
     for (p, atomic) in [(&cfg.pidfile, false), (&cfg.safe_pidfile, true)] {
         if let Some(p) = p {

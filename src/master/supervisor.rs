@@ -36,12 +36,54 @@ struct Slot {
     respawn_at: Option<Instant>,
     /// A worker was spawned in this slot before (the -once hooks ran).
     spawned: bool,
+    /// Cheaper mode (or --cheap, --idle) keeps this slot without a worker.
+    cheap: bool,
 }
 
 impl Slot {
     fn new(id: usize) -> Slot {
-        Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None, spawned: false }
+        Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None, spawned: false, cheap: false }
     }
+}
+
+/// What the cheaper algorithms look at, this second.
+fn cheaper_sample(slots: &[Slot], bound: &[Bound], spec: &super::cheaper::CheaperSpec) -> super::cheaper::Sample {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some(board) = crate::stats::board() else { return Default::default() };
+    let active: Vec<_> = slots.iter().filter(|s| !s.cheap && s.pid.is_some()).collect();
+    let queue = matches!(spec.algo, super::cheaper::Algo::Backlog | super::cheaper::Algo::Busyness);
+    let rss = spec.rss_soft > 0 || spec.rss_hard > 0;
+    super::cheaper::Sample {
+        active: active
+            .iter()
+            .map(|s| {
+                let w = board.worker(s.id - 1);
+                super::cheaper::WorkerView { id: s.id, busy: w.in_flight.load(Relaxed) > 0, busy_us: w.rt_us.load(Relaxed) }
+            })
+            .collect(),
+        cheaped: slots.iter().filter(|s| s.cheap && s.pid.is_none()).count(),
+        backlog: if queue { bound.iter().filter_map(|b| crate::stats::queue::depth(std::os::fd::AsRawFd::as_raw_fd(&b.fd))).map(|(n, _)| n).sum() } else { 0 },
+        rss: if rss { active.iter().filter_map(|s| s.pid).map(|p| crate::stats::memory(Some(p.as_raw() as u64)).0).sum() } else { 0 },
+    }
+}
+
+/// Spawns up to `n` workers into cheap slots, the lowest first.
+fn decheap(
+    n: usize,
+    cfg: &Arc<Config>,
+    bound: &[Bound],
+    apps: &Option<Vec<App>>,
+    slots: &mut [Slot],
+    stats: &Option<crate::stats::server::Server>,
+    signals: &mut crate::uwsgi_signals::Master,
+) -> usize {
+    let mut spawned = 0;
+    for s in slots.iter_mut().filter(|s| s.cheap && s.pid.is_none()).take(n) {
+        s.cheap = false;
+        spawn(cfg, bound, apps, s, stats, signals);
+        spawned += 1;
+    }
+    spawned
 }
 
 fn spawn(
@@ -140,9 +182,23 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
     let mut signals = crate::uwsgi_signals::Master::new();
     crate::procname::name_as(&cfg, crate::procname::Role::Master);
     let mut slots: Vec<Slot> = (1..=cfg.processes).map(Slot::new).collect();
+    // --cheap: no worker until a connection comes; cheaper mode: the initial ones.
+    let mut waiting = cfg.cheap;
+    let initial = cfg.cheaper.as_ref().map_or(cfg.processes, |c| c.initial);
     for s in slots.iter_mut() {
-        spawn(&cfg, bound, &apps, s, &stats, &mut signals);
+        if waiting || s.id > initial {
+            s.cheap = true;
+        } else {
+            spawn(&cfg, bound, &apps, s, &stats, &mut signals);
+        }
     }
+    if waiting {
+        crate::logln!("oxwsgi: --cheap: no worker until the first connection");
+    }
+    let mut cheaper = cfg.cheaper.clone().map(super::cheaper::Cheaper::new);
+    let mut last_tick = Instant::now();
+    // --idle: the request count last seen, and since when.
+    let mut idle_seen = (0u64, Instant::now());
     if let Err(e) = crate::hooks::run(crate::hooks::Phase::MasterStart) {
         crate::logln!("oxwsgi: FATAL hook failed, destroying instance");
         signal_all(&slots, Signal::SIGINT);
@@ -196,7 +252,19 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
             let log_fds = crate::log::master::poll_fds();
             // SAFETY: the log master keeps these open while we poll.
             pfd.extend(log_fds.iter().map(|&fd| nix::poll::PollFd::new(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, nix::poll::PollFlags::POLLIN)));
+            // With no worker (--cheap, --idle), a connection wakes them.
+            let listening = pfd.len();
+            if waiting && ending.is_none() {
+                pfd.extend(bound.iter().map(|b| nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&b.fd), nix::poll::PollFlags::POLLIN)));
+            }
             let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::try_from(next.as_millis() as i32).unwrap_or(nix::poll::PollTimeout::MAX));
+            let knocked = pfd[listening..].iter().any(|p| p.revents().is_some_and(|r| r.contains(nix::poll::PollFlags::POLLIN)));
+            if knocked {
+                waiting = false;
+                let n = decheap(initial.max(1), &cfg, bound, &apps, &mut slots, &stats, &mut signals);
+                crate::logln!("oxwsgi: a connection is waiting: {} worker(s) started", n);
+                idle_seen.1 = Instant::now();
+            }
         }
         crate::log::master::service();
         if let Some(s) = stats.as_mut() {
@@ -245,6 +313,18 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                         slots.iter().filter(|s| s.pid.is_some()).count()
                     );
                     signal_all(&slots, Signal::SIGUSR1);
+                }
+                Some(Signal::SIGTTIN) if ending.is_none() && slots.iter().any(|s| s.cheap && s.pid.is_none()) => {
+                    waiting = false;
+                    decheap(1, &cfg, bound, &apps, &mut slots, &stats, &mut signals);
+                }
+                Some(Signal::SIGTTOU) if ending.is_none() && cheaper.is_some() => {
+                    let min = cfg.cheaper.as_ref().map_or(1, |c| c.min.max(1));
+                    let running: Vec<usize> = slots.iter().filter(|s| !s.cheap && s.pid.is_some()).map(|s| s.id).collect();
+                    match running.last() {
+                        Some(&id) if running.len() > min => cheap_worker(&mut slots, id, "SIGTTOU"),
+                        _ => crate::logln!("oxwsgi: SIGTTOU: already at --cheaper {} worker(s)", min),
+                    }
                 }
                 Some(Signal::SIGTTIN) if ending.is_none() && slots.len() >= crate::master::worker_capacity(&cfg) => {
                     crate::logln!("oxwsgi: SIGTTIN: already {} workers, the most this instance has room for (--processes + 64)", slots.len());
@@ -316,6 +396,10 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                         }
                         break 'main MasterExit::Failed(format!("a hook of worker {} failed (see above)", id));
                     }
+                    if slot.cheap {
+                        crate::logln!("oxwsgi: worker {} (pid: {}) stopped ({}); its slot stays cheap", slot.id, pid, describe(st));
+                        continue;
+                    }
                     let lived = slot.started.elapsed();
                     let clean = matches!(st, WaitStatus::Exited(_, 0));
                     if lived < Duration::from_secs(1) && !clean {
@@ -356,6 +440,43 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
             continue;
         }
         daemons.service();
+        if !waiting && last_tick.elapsed() >= Duration::from_secs(1) {
+            last_tick = Instant::now();
+            if cfg.idle > 0
+                && let Some(board) = crate::stats::board()
+            {
+                use std::sync::atomic::Ordering::Relaxed;
+                let served: u64 = (0..slots.len()).map(|i| board.worker(i).requests.load(Relaxed)).sum();
+                let busy = slots.iter().any(|s| s.pid.is_some() && board.worker(s.id - 1).in_flight.load(Relaxed) > 0);
+                if served != idle_seen.0 || busy {
+                    idle_seen = (served, Instant::now());
+                } else if idle_seen.1.elapsed() >= Duration::from_secs(cfg.idle) {
+                    if cfg.die_on_idle {
+                        ending = Some(wind_down(&cfg, &slots, MasterExit::Stop, &format!("no request for {}s (--idle, --die-on-idle)", cfg.idle)));
+                        continue;
+                    }
+                    crate::logln!("oxwsgi: no request for {}s (--idle): stopping the workers until the next connection", cfg.idle);
+                    for s in slots.iter_mut() {
+                        s.cheap = true;
+                        if let Some(p) = s.pid {
+                            let _ = kill(p, Signal::SIGTERM);
+                        }
+                    }
+                    waiting = true;
+                }
+            }
+            if let (Some(c), false) = (cheaper.as_mut(), waiting) {
+                let sample = cheaper_sample(&slots, bound, c.spec());
+                match c.tick(&sample) {
+                    super::cheaper::Decision::Spawn(n) => {
+                        let n = decheap(n, &cfg, bound, &apps, &mut slots, &stats, &mut signals);
+                        crate::logln!("oxwsgi: cheaper ({}): {} worker(s) started, {} running", c.spec().algo.name(), n, sample.active.len() + n);
+                    }
+                    super::cheaper::Decision::Cheap(id) => cheap_worker(&mut slots, id, "cheaper"),
+                    super::cheaper::Decision::Nothing => {}
+                }
+            }
+        }
         let now = Instant::now();
         for s in slots.iter_mut() {
             if s.pid.is_none() && s.respawn_at.is_some_and(|t| t <= now) {
@@ -366,6 +487,16 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
     // Plain daemons end with this master (a reloaded one starts them again).
     daemons.stop(matches!(exit, MasterExit::Reload), Duration::from_secs(3));
     exit
+}
+
+/// Stops a worker gracefully and keeps its slot empty.
+fn cheap_worker(slots: &mut [Slot], id: usize, why: &str) {
+    let Some(s) = slots.iter_mut().find(|s| s.id == id) else { return };
+    s.cheap = true;
+    if let Some(p) = s.pid {
+        crate::logln!("oxwsgi: {}: stopping worker {} (pid: {})", why, id, p);
+        let _ = kill(p, Signal::SIGTERM);
+    }
 }
 
 /// Why a worker that is being replaced ended: what it said before a

@@ -56,6 +56,9 @@ impl Config {
         let mut needs_master: Option<&'static str> = None;
         let mut log_master: Option<&'static str> = None;
         let mut daemons_stdin = false;
+        let mut ch = crate::master::cheaper::CheaperSpec::default();
+        let mut cheaper_min: Option<(usize, super::Origin)> = None;
+        let mut cheaper_initial: Option<usize> = None;
         for o in opts {
             let val = || o.value.clone().unwrap_or_default();
             let flag = || o.value.as_deref().map(|v| parse_bool(v).unwrap_or(true)).unwrap_or(true);
@@ -229,6 +232,32 @@ impl Config {
                     }
                     c.hooks.push(hook);
                 }
+                "cheaper" => cheaper_min = Some((num(o, 0)?, o.origin.clone())),
+                "cheaper-initial" => cheaper_initial = Some(num(o, 1)?),
+                "cheaper-step" => ch.step = num(o, 1)?,
+                "cheaper-overload" => ch.overload = num(o, 1)?,
+                "cheaper-algo" => ch.algo = crate::master::cheaper::Algo::parse(&val()).map_err(|e| err(format!("option 'cheaper-algo': {}", e)))?,
+                "cheaper-idle" => ch.idle = num(o, 1)?,
+                "cheaper-rss-limit-soft" => ch.rss_soft = num(o, 0)?,
+                "cheaper-rss-limit-hard" => ch.rss_hard = num(o, 0)?,
+                "cheaper-busyness-max" => ch.busyness.max = num(o, 0)?,
+                "cheaper-busyness-min" => ch.busyness.min = num(o, 0)?,
+                "cheaper-busyness-multiplier" => ch.busyness.multiplier = num(o, 1)?,
+                "cheaper-busyness-penalty" => ch.busyness.penalty = num(o, 0)?,
+                "cheaper-busyness-backlog-alert" => ch.busyness.backlog_alert = num(o, 0)?,
+                "cheaper-busyness-backlog-multiplier" => ch.busyness.backlog_multiplier = num(o, 1)?,
+                "cheaper-busyness-backlog-step" => ch.busyness.backlog_step = num(o, 1)?,
+                "cheaper-busyness-backlog-nonzero" => ch.busyness.backlog_nonzero = num(o, 1)?,
+                "cheaper-busyness-verbose" => ch.busyness.verbose = flag(),
+                "cheap" => {
+                    c.cheap = flag();
+                    needs_master.get_or_insert("cheap");
+                }
+                "idle" => {
+                    c.idle = num(o, 0)?;
+                    needs_master.get_or_insert("idle");
+                }
+                "die-on-idle" => c.die_on_idle = flag(),
                 "attach-daemon" | "attach-control-daemon" | "smart-attach-daemon" | "smart-attach-daemon2" | "attach-daemon2" => {
                     let d = crate::master::daemons::DaemonSpec::parse(o.spec.name, &val()).map_err(|e| err(format!("option '{}': {}", o.spec.name, e)))?;
                     needs_master.get_or_insert("attach-daemon");
@@ -448,6 +477,23 @@ impl Config {
                 | "no-default-app" => {}
                 other => return Err(err(format!("option '{}' is not supported yet by oxwsgi", other))),
             }
+        }
+        if let Some((min, origin)) = cheaper_min.filter(|(m, _)| *m > 0) {
+            if min >= c.processes {
+                return Err(ConfigError::new(
+                    Some(origin),
+                    format!("--cheaper {} must be lower than --processes ({}): it is the fewest workers, --processes the most", min, c.processes),
+                ));
+            }
+            ch.min = min;
+            ch.initial = cheaper_initial.unwrap_or(min).clamp(min, c.processes);
+            needs_master.get_or_insert("cheaper");
+            c.cheaper = Some(ch);
+        } else if cheaper_initial.is_some() {
+            c.warnings.push("--cheaper-initial and the other cheaper options do nothing without --cheaper N".into());
+        }
+        if c.die_on_idle && c.idle == 0 {
+            c.warnings.push("--die-on-idle does nothing without --idle N (the seconds without a request)".into());
         }
         if daemons_stdin {
             for d in c.daemons.iter_mut() {

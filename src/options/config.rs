@@ -75,6 +75,12 @@ pub struct Config {
     pub file_wrapper: bool,
     /// --catch-exceptions: tracebacks in 500 responses.
     pub catch_exceptions: bool,
+    /// --cheaper and its options (None: a fixed number of workers).
+    pub cheaper: Option<crate::master::cheaper::CheaperSpec>,
+    pub cheap: bool,
+    /// --idle: seconds without a request before the workers stop (0: never).
+    pub idle: u64,
+    pub die_on_idle: bool,
     /// --attach-daemon and its kin, in config order.
     pub daemons: Vec<crate::master::daemons::DaemonSpec>,
     /// hook-* and exec-*, in config order.
@@ -212,6 +218,10 @@ impl Default for Config {
             pyargv: Vec::new(),
             file_wrapper: true,
             catch_exceptions: false,
+            cheaper: None,
+            cheap: false,
+            idle: 0,
+            die_on_idle: false,
             daemons: Vec::new(),
             hooks: Vec::new(),
             binsh: Vec::new(),

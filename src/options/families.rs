@@ -115,7 +115,7 @@ static PREFIXES: &[(&[&str], &str)] = &[
         ],
         "the Emperor's, mules' and gateways' hooks are not provided yet (an instance's own hook-*/exec-* phases are)",
     ),
-    (&["cheaper*", "cheap", "idle", "die-on-idle"], "cheaper mode (an adaptive number of workers) is not provided yet: set --processes"),
+    (&["cheaper-algo-list", "cheaper-algos-list", "cheaper-list"], "oxwsgi's cheaper algorithms are built in: spare, spare2, backlog, busyness, manual"),
     (&["py-tracebacker"], "the Python tracebacker is not provided by oxwsgi: --harakiri logs where a stuck request was"),
     (
         &[
