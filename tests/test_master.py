@@ -314,6 +314,37 @@ def test_reload_on_rss(serve):
     assert "past --reload-on-rss 120: retiring" in srv.read_log()
 
 
+def vsz_mb(pid):
+    with open("/proc/%d/statm" % pid) as f:
+        return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE") >> 20
+
+
+def test_reload_on_as(serve):
+    port = free_port()
+    serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master", port=port)
+    limit = vsz_mb(pid_of(port)) + 100
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master",
+                "--reload-on-as", str(limit), port=port)
+    first = pid_of(port)
+    get(port, "/hog")
+    get(port, "/hog")
+    wait_for(lambda: pid_of(port) != first, what="a fresh worker")
+    assert "of address space, past --reload-on-as %d: retiring" % limit in srv.read_log()
+
+
+def test_evil_reload_on_rss_kills_from_the_master(serve):
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--evil-reload-on-rss", "100",
+                port=port)
+    first = pid_of(port)
+    get(port, "/hog")
+    get(port, "/hog")
+    wait_for(lambda: "past --evil-reload-on-rss 100: killing it" in srv.read_log(), what="the master's check")
+    wait_for(lambda: pid_of(port) != first, what="a fresh worker")
+    assert "needs a master process" in srv.read_log()
+
+
 def test_touch_reload_and_pidfile_commands(serve, tmp_path):
     app = tmp_path / "app.py"
     app.write_text("def application(e, sr):\n    sr('200 OK', [])\n    return [b'one']\n")

@@ -442,6 +442,9 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
         daemons.service();
         if !waiting && last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
+            if cfg.evil_reload_on_rss_mb > 0 || cfg.evil_reload_on_as_mb > 0 {
+                evil_reload(&cfg, &slots);
+            }
             if cfg.idle > 0
                 && let Some(board) = crate::stats::board()
             {
@@ -487,6 +490,30 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
     // Plain daemons end with this master (a reloaded one starts them again).
     daemons.stop(matches!(exit, MasterExit::Reload), Duration::from_secs(3));
     exit
+}
+
+/// --evil-reload-on-rss/-as: a worker past the limit is killed now, even
+/// mid-request, and respawned (the reap loop does it).
+fn evil_reload(cfg: &Config, slots: &[Slot]) {
+    for s in slots {
+        let Some(pid) = s.pid else { continue };
+        let (rss, vsz) = crate::stats::memory(Some(pid.as_raw() as u64));
+        let over = |limit_mb: u64, have: u64| limit_mb > 0 && have > limit_mb * 1024 * 1024;
+        let hit = if over(cfg.evil_reload_on_rss_mb, rss) {
+            Some(("resident", rss, "--evil-reload-on-rss", cfg.evil_reload_on_rss_mb))
+        } else if over(cfg.evil_reload_on_as_mb, vsz) {
+            Some(("of address space", vsz, "--evil-reload-on-as", cfg.evil_reload_on_as_mb))
+        } else {
+            None
+        };
+        if let Some((what, have, opt, limit)) = hit {
+            crate::logln!("oxwsgi: worker {} (pid: {}) has {} MB {}, past {} {}: killing it", s.id, pid, have >> 20, what, opt, limit);
+            if let Some(b) = crate::stats::board() {
+                b.worker(s.id - 1).retire.store(crate::stats::Cause::EvilReload as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+    }
 }
 
 /// Stops a worker gracefully and keeps its slot empty.

@@ -205,6 +205,15 @@ impl Config {
                 "max-worker-lifetime-delta" => c.max_worker_lifetime_delta = num(o, 0)?,
                 "harakiri-verbose" => c.harakiri_verbose = flag(),
                 "reload-on-rss" => c.reload_on_rss_mb = num(o, 1)?,
+                "reload-on-as" => c.reload_on_as_mb = num(o, 1)?,
+                "evil-reload-on-rss" | "evil-reload-on-as" => {
+                    if o.spec.name == "evil-reload-on-rss" {
+                        c.evil_reload_on_rss_mb = num(o, 1)?
+                    } else {
+                        c.evil_reload_on_as_mb = num(o, 1)?
+                    }
+                    needs_master.get_or_insert(o.spec.name);
+                }
                 "touch-reload" => {
                     c.touch_reload.push(PathBuf::from(val()));
                     needs_master.get_or_insert("touch-reload");

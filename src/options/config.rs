@@ -131,6 +131,11 @@ pub struct Config {
     pub max_worker_lifetime: u64,
     pub max_worker_lifetime_delta: u64,
     pub reload_on_rss_mb: u64,
+    /// --reload-on-as: the worker retires past this much address space (MB).
+    pub reload_on_as_mb: u64,
+    /// --evil-reload-on-rss/-as: the master kills a worker past these (MB).
+    pub evil_reload_on_rss_mb: u64,
+    pub evil_reload_on_as_mb: u64,
     pub touch_reload: Vec<PathBuf>,
     pub harakiri: u64,
     pub harakiri_graceful_timeout: u64,
@@ -264,6 +269,9 @@ impl Default for Config {
             max_worker_lifetime_delta: 0,
             min_worker_lifetime: 0,
             reload_on_rss_mb: 0,
+            reload_on_as_mb: 0,
+            evil_reload_on_rss_mb: 0,
+            evil_reload_on_as_mb: 0,
             touch_reload: Vec::new(),
             harakiri: 0,
             harakiri_verbose: false,

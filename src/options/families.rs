@@ -119,8 +119,6 @@ static PREFIXES: &[(&[&str], &str)] = &[
     (&["py-tracebacker"], "the Python tracebacker is not provided by oxwsgi: --harakiri logs where a stuck request was"),
     (
         &[
-            "reload-on-as",
-            "evil-reload-on-*",
             "touch-chain-reload",
             "touch-workers-reload",
             "chain-reload",

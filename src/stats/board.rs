@@ -29,10 +29,23 @@ pub enum Cause {
     Stopped = 7,
     /// --max-worker-lifetime.
     Lifetime = 8,
+    ReloadOnAs = 9,
+    /// --evil-reload-on-rss/-as: the master killed it.
+    EvilReload = 10,
 }
 
-pub const CAUSES: [Cause; 8] =
-    [Cause::Error, Cause::Signal, Cause::MaxRequests, Cause::ReloadOnRss, Cause::Harakiri, Cause::StartFailure, Cause::Stopped, Cause::Lifetime];
+pub const CAUSES: [Cause; 10] = [
+    Cause::Error,
+    Cause::Signal,
+    Cause::MaxRequests,
+    Cause::ReloadOnRss,
+    Cause::Harakiri,
+    Cause::StartFailure,
+    Cause::Stopped,
+    Cause::Lifetime,
+    Cause::ReloadOnAs,
+    Cause::EvilReload,
+];
 
 impl Cause {
     pub fn name(self) -> &'static str {
@@ -45,6 +58,8 @@ impl Cause {
             Cause::StartFailure => "start-failure",
             Cause::Stopped => "stopped",
             Cause::Lifetime => "max-worker-lifetime",
+            Cause::ReloadOnAs => "reload-on-as",
+            Cause::EvilReload => "evil-reload",
         }
     }
 

@@ -76,17 +76,19 @@ impl Shared {
             crate::logln!("oxwsgi: worker {} (pid {}) served --max-requests {}, retiring", self.worker_id, self.pid, max);
             crate::stats::retiring(crate::stats::Cause::MaxRequests);
             let _ = self.stop_tx.send(true);
-        } else if self.cfg.reload_on_rss_mb > 0 && !young() {
-            let rss = rss_bytes();
-            if rss > self.cfg.reload_on_rss_mb * 1024 * 1024 {
-                crate::logln!(
-                    "oxwsgi: worker {} (pid {}) has {} MB resident, past --reload-on-rss {}: retiring",
-                    self.worker_id,
-                    self.pid,
-                    rss >> 20,
-                    self.cfg.reload_on_rss_mb
-                );
-                crate::stats::retiring(crate::stats::Cause::ReloadOnRss);
+        } else if (self.cfg.reload_on_rss_mb > 0 || self.cfg.reload_on_as_mb > 0) && !young() {
+            let (rss, vsz) = crate::stats::own_memory();
+            let over = |limit_mb: u64, have: u64| limit_mb > 0 && have > limit_mb * 1024 * 1024;
+            let hit = if over(self.cfg.reload_on_rss_mb, rss) {
+                Some(("resident", rss, "--reload-on-rss", self.cfg.reload_on_rss_mb, crate::stats::Cause::ReloadOnRss))
+            } else if over(self.cfg.reload_on_as_mb, vsz) {
+                Some(("of address space", vsz, "--reload-on-as", self.cfg.reload_on_as_mb, crate::stats::Cause::ReloadOnAs))
+            } else {
+                None
+            };
+            if let Some((what, have, opt, limit, cause)) = hit {
+                crate::logln!("oxwsgi: worker {} (pid {}) has {} MB {}, past {} {}: retiring", self.worker_id, self.pid, have >> 20, what, opt, limit);
+                crate::stats::retiring(cause);
                 let _ = self.stop_tx.send(true);
             }
         }
