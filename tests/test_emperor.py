@@ -255,3 +255,74 @@ def test_yaml_and_json_vassals(serve, tmp_path):
     wait_port(p2, proc=emperor)
     assert _serves(p1) and _serves(p2)
     assert "notes.txt" not in emperor.read_log()
+
+
+def uwsgi_get(sock, path="/pid"):
+    """One request over the uwsgi protocol on a unix socket: the body."""
+    import struct
+    def kv(k, v):
+        return struct.pack("<H", len(k)) + k + struct.pack("<H", len(v)) + v
+    env = b"".join(kv(k, v) for k, v in [(b"REQUEST_METHOD", b"GET"), (b"PATH_INFO", path.encode()), (b"SERVER_PROTOCOL", b"HTTP/1.1"),
+                                         (b"SERVER_NAME", b"t"), (b"SERVER_PORT", b"0"), (b"QUERY_STRING", b"")])
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(15)
+        s.connect(str(sock))
+        s.sendall(struct.pack("<BHB", 0, len(env), 0) + env)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data.split(b"\r\n\r\n", 1)[1]
+
+
+def test_on_demand_vassal_starts_at_its_first_connection(serve, tmp_path):
+    vdir, sockets = tmp_path / "vassals", tmp_path / "sockets"
+    vdir.mkdir()
+    sockets.mkdir()
+    # No socket of its own: it serves the one the Emperor hands it as fd 0,
+    # and goes back on demand when idle.
+    (vdir / "app.ini").write_text("[uwsgi]\nwsgi-file = %s\nmaster = true\nvacuum = true\nidle = 1\ndie-on-idle = true\n"
+                                  % (APPS / "suite.py"))
+    emperor = serve("--emperor", vdir, "--emperor-on-demand-directory", sockets)
+    sock = sockets / "app.socket"
+    wait_for(lambda: sock.exists(), what="the on-demand socket")
+    time.sleep(0.5)
+    assert "vassal app.ini started" not in emperor.read_log()
+    first = json.loads(uwsgi_get(sock))["pid"]
+    assert "a connection is waiting on its socket: starting it" in emperor.read_log()
+    # Idle: it exits, the socket stays (vacuum leaves the Emperor's socket alone).
+    wait_for(lambda: "back on demand" in emperor.read_log(), timeout=15, what="the idle exit")
+    assert sock.exists() and not alive(first)
+    second = json.loads(uwsgi_get(sock))["pid"]
+    assert second != first
+    assert emperor.read_log().count("vassal app.ini started") == 2
+
+
+def test_vassal_set_include_pidfile_and_stats(serve, tmp_path):
+    vdir = tmp_path / "vassals"
+    vdir.mkdir()
+    port, stats_port = free_port(), free_port()
+    (vdir / "a.ini").write_text(vassal_ini(port, processes=1))
+    extra = tmp_path / "extra.ini"
+    extra.write_text("[uwsgi]\nenv = FROM_INCLUDE=yes\n")
+    pidfile = tmp_path / "emperor.pid"
+    emperor = serve("--emperor", vdir, "--vassal-set", "processes=3", "--vassals-include", extra,
+                    "--emperor-pidfile", pidfile, "--emperor-stats", "127.0.0.1:%d" % stats_port)
+    wait_port(port, proc=emperor)
+    # --vassal-set comes after the vassal's own config: it wins.
+    wait_for(lambda: len(pids_of(port)) == 3, what="three workers")
+    assert json.loads(get(port, "/osenv?FROM_INCLUDE")[1])["value"] == "yes"
+    assert int(pidfile.read_text()) == emperor.pid
+    with socket.create_connection(("127.0.0.1", stats_port), timeout=5) as s:
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    doc = json.loads(data)
+    assert doc["pid"] == emperor.pid and doc["emperor"] == [str(vdir)]
+    [v] = doc["vassals"]
+    assert v["id"] == "a.ini" and v["state"] == "running" and alive(v["pid"]) and v["born"] > 0

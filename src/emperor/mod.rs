@@ -9,6 +9,7 @@
 //! SIGTERM/SIGINT/SIGQUIT stop them all, and the Emperor exits when they
 //! are gone.
 
+mod stats;
 mod vassal;
 
 use crate::options::Config;
@@ -97,7 +98,8 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
         }
         crate::logln!("oxwsgi emperor: *** WARNING: {} does not exist ({}): no vassal runs until it does ***", scope.dir.display(), e);
     }
-    let launch = Launch { exe: crate::python::host::binary_for(cfg).map_err(|e| format!("cannot find our own binary: {}", e))?, tyrant: cfg.emperor_tyrant };
+    let launch = launch_of(cfg)?;
+    let stats = cfg.emperor_stats.as_ref().map(stats::StatsServer::bind).transpose()?;
     let mut sigs = SigSet::empty();
     for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP] {
         sigs.add(s);
@@ -115,8 +117,38 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
     let mut vassals: BTreeMap<String, Vassal> = BTreeMap::new();
     let mut stopping: Option<Instant> = None;
     loop {
-        let mut fds = [nix::poll::PollFd::new(sfd.as_fd(), nix::poll::PollFlags::POLLIN), nix::poll::PollFd::new(wake_r.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let mut fds =
+            vec![nix::poll::PollFd::new(sfd.as_fd(), nix::poll::PollFlags::POLLIN), nix::poll::PollFd::new(wake_r.as_fd(), nix::poll::PollFlags::POLLIN)];
+        if let Some(s) = &stats {
+            fds.push(nix::poll::PollFd::new(s.fd(), nix::poll::PollFlags::POLLIN));
+        }
+        // On-demand vassals: the first connection to their socket starts them.
+        let waiting: Vec<&String> = vassals.iter().filter(|(_, v)| matches!(v.state, State::OnDemand) && v.on_demand.is_some()).map(|(n, _)| n).collect();
+        let first = fds.len();
+        for name in &waiting {
+            if let Some((fd, _)) = &vassals[*name].on_demand {
+                fds.push(nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN));
+            }
+        }
         let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(250u16));
+        let knocked: Vec<String> = fds[first..]
+            .iter()
+            .zip(&waiting)
+            .filter(|(p, _)| p.revents().is_some_and(|r| r.contains(nix::poll::PollFlags::POLLIN)))
+            .map(|(_, n)| (*n).clone())
+            .collect();
+        drop(fds);
+        if let Some(s) = &stats {
+            s.serve(&scope.dir, cfg.emperor_tyrant, &vassals);
+        }
+        for name in knocked {
+            if let Some(v) = vassals.get_mut(&name)
+                && stopping.is_none()
+            {
+                crate::logln!("oxwsgi emperor: vassal {}: a connection is waiting on its socket: starting it", name);
+                v.start(&launch);
+            }
+        }
         let mut drain = [0u8; 256];
         while nix::unistd::read(&wake_r, &mut drain).is_ok_and(|n| n > 0) {}
         while let Ok(Some(si)) = sfd.read_signal() {
@@ -144,7 +176,7 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
             v.reap();
         }
         if let Some(deadline) = stopping {
-            vassals.retain(|_, v| v.child.is_some());
+            vassals.retain(|_, v| v.child.is_some() || !forget(v));
             if vassals.is_empty() {
                 crate::logln!("oxwsgi emperor: every vassal stopped, goodbye");
                 return Ok(0);
@@ -167,13 +199,13 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
                 v.state = State::Stopping;
             }
         }
-        vassals.retain(|_, v| !(matches!(v.state, State::Stopping) && v.child.is_none()));
+        vassals.retain(|_, v| !(matches!(v.state, State::Stopping) && v.child.is_none() && forget(v)));
         for (name, path) in present {
             let now = Stamp::of(&path);
             if !now.settled() {
                 continue; // still being written: look again next round
             }
-            let v = vassals.entry(name.clone()).or_insert_with(|| Vassal::new(name.clone(), path.clone()));
+            let v = vassals.entry(name.clone()).or_insert_with(|| new_vassal(cfg, &name, &path));
             if now != v.stamp {
                 v.stamp = now;
                 match v.state {
@@ -181,17 +213,77 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
                         crate::logln!("oxwsgi emperor: vassal {} (pid: {}) changed: reloading it", name, v.pid().unwrap_or(0));
                         v.signal(libc::SIGHUP);
                     }
+                    State::Broken(_) | State::Respawn(_) if v.on_demand.is_some() => v.state = State::OnDemand,
                     State::Broken(_) | State::Respawn(_) => v.start(&launch),
-                    State::Stopping => {}
+                    State::Stopping | State::OnDemand => {}
                 }
             }
             if let State::Respawn(at) | State::Broken(at) = v.state
                 && Instant::now() >= at
             {
-                v.start(&launch);
+                if v.on_demand.is_some() {
+                    v.state = State::OnDemand;
+                } else {
+                    v.start(&launch);
+                }
             }
         }
     }
+}
+
+/// How vassals are run: our binary, and what --vassal-set,
+/// --vassals-include and --vassals-inherit add around each file.
+fn launch_of(cfg: &Config) -> Result<Launch, String> {
+    let exe = crate::python::host::binary_for(cfg).map_err(|e| format!("cannot find our own binary: {}", e))?;
+    let pairs = |flag: &str, values: &[String]| values.iter().flat_map(|v| [flag.to_string(), v.clone()]).collect::<Vec<_>>();
+    let mut before = pairs("--inherit", &cfg.vassals_inherit_before);
+    before.extend(pairs("--include", &cfg.vassals_include_before));
+    let mut after = pairs("--set", &cfg.vassal_set);
+    after.extend(pairs("--inherit", &cfg.vassals_inherit));
+    after.extend(pairs("--include", &cfg.vassals_include));
+    Ok(Launch { exe, tyrant: cfg.emperor_tyrant, before, after })
+}
+
+/// Where an on-demand vassal's socket is: DIR/NAME.socket
+/// (--emperor-on-demand-directory), or what the file NAME.ini+EXT says
+/// (--emperor-on-demand-extension).
+fn on_demand_socket(cfg: &Config, name: &str, path: &Path) -> Option<String> {
+    if let Some(dir) = &cfg.emperor_on_demand_dir {
+        let stem = Path::new(name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| name.to_string());
+        return Some(dir.join(format!("{}.socket", stem)).display().to_string());
+    }
+    let ext = cfg.emperor_on_demand_ext.as_ref()?;
+    let file = PathBuf::from(format!("{}{}", path.display(), ext));
+    std::fs::read_to_string(file).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn new_vassal(cfg: &Config, name: &str, path: &Path) -> Vassal {
+    let mut v = Vassal::new(name.to_string(), path.to_path_buf());
+    if let Some(addr) = on_demand_socket(cfg, name, path) {
+        let bound = crate::options::parse_listen_addr(&addr).and_then(|a| {
+            crate::net::bind_one(&crate::options::Listener { addr: a, proto: crate::options::Proto::Uwsgi }, &crate::net::BindOptions::plain(100))
+        });
+        match bound {
+            Ok(b) => {
+                crate::logln!("oxwsgi emperor: vassal {} is on demand: started by the first connection to {}", name, addr);
+                v.on_demand = Some((b.fd, PathBuf::from(&addr)));
+                v.state = State::OnDemand;
+            }
+            Err(e) => crate::logln!("oxwsgi emperor: vassal {}: cannot bind its on-demand socket ({}): starting it now", name, e),
+        }
+    }
+    v
+}
+
+/// A vassal leaves the Emperor: its on-demand socket file goes too.
+/// (Returns true, for use in `retain`.)
+fn forget(v: &mut Vassal) -> bool {
+    if let Some((_, p)) = v.on_demand.take()
+        && p.is_absolute()
+    {
+        let _ = std::fs::remove_file(p);
+    }
+    true
 }
 
 /// Wakes the loop through `wake` when the directory changes.

@@ -28,6 +28,8 @@ impl Stamp {
 
 pub enum State {
     Running,
+    /// On demand: its socket is bound, and the first connection starts it.
+    OnDemand,
     /// Asked to stop (its file is gone, or the Emperor is stopping).
     Stopping,
     /// Died; starts again at this time.
@@ -46,6 +48,12 @@ pub struct Vassal {
     pub state: State,
     started: Instant,
     quick_deaths: u32,
+    /// Unix time of the last start, and how many times it was started.
+    pub born: u64,
+    pub starts: u64,
+    /// --emperor-on-demand-*: the socket the Emperor holds for it (given
+    /// to the vassal as its fd 0), and its path.
+    pub on_demand: Option<(std::os::fd::OwnedFd, PathBuf)>,
 }
 
 /// How a vassal runs: the Emperor's binary, and what it adds to the config.
@@ -53,12 +61,27 @@ pub struct Launch {
     pub exe: PathBuf,
     /// --emperor-tyrant: each vassal runs as its file's owner.
     pub tyrant: bool,
+    /// Arguments before the vassal's file (--vassals-include-before...)
+    /// and after it (--vassal-set, --vassals-include...).
+    pub before: Vec<String>,
+    pub after: Vec<String>,
 }
 
 impl Vassal {
     pub fn new(name: String, path: PathBuf) -> Vassal {
         let stamp = Stamp::of(&path);
-        Vassal { name, path, stamp, child: None, state: State::Respawn(Instant::now()), started: Instant::now(), quick_deaths: 0 }
+        Vassal {
+            name,
+            path,
+            stamp,
+            child: None,
+            state: State::Respawn(Instant::now()),
+            started: Instant::now(),
+            quick_deaths: 0,
+            born: 0,
+            starts: 0,
+            on_demand: None,
+        }
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -81,12 +104,13 @@ impl Vassal {
             }
         }
         // A bare file argument: its extension tells oxwsgi its format.
-        cmd.arg(&self.path);
+        cmd.args(&l.before).arg(&self.path).args(&l.after);
+        let stdin_socket = self.on_demand.as_ref().map(|(fd, _)| std::os::fd::AsRawFd::as_raw_fd(fd));
         cmd.env("OXWSGI_VASSAL", &self.name);
         // systemd listens to the Emperor, not to its vassals.
         cmd.env_remove("NOTIFY_SOCKET");
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 // The Emperor blocks its signals to read them from a signalfd;
                 // the vassal must get them back. And if the Emperor dies, the
                 // vassal stops gracefully rather than live on as an orphan.
@@ -100,6 +124,11 @@ impl Vassal {
                 if libc::getppid() == 1 {
                     libc::_exit(0);
                 }
+                // On demand: the socket is the vassal's fd 0, where oxwsgi
+                // (as uWSGI) looks for an inherited listening socket.
+                if let Some(fd) = stdin_socket {
+                    libc::dup2(fd, 0);
+                }
                 Ok(())
             });
         }
@@ -109,6 +138,8 @@ impl Vassal {
                 self.child = Some(child);
                 self.state = State::Running;
                 self.started = Instant::now();
+                self.born = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                self.starts += 1;
             }
             Err(e) => {
                 crate::logln!("oxwsgi emperor: vassal {}: cannot start {}: {}", self.name, l.exe.display(), e);
@@ -140,6 +171,13 @@ impl Vassal {
         match self.state {
             State::Stopping => {
                 crate::logln!("oxwsgi emperor: vassal {} (pid: {}) stopped ({})", self.name, pid, status);
+            }
+            // An on-demand vassal that stopped on its own (--die-on-idle)
+            // waits for the next connection.
+            _ if self.on_demand.is_some() && status.success() => {
+                self.stop_leftovers(pid);
+                crate::logln!("oxwsgi emperor: vassal {} (pid: {}) exited ({}): back on demand", self.name, pid, status);
+                self.state = State::OnDemand;
             }
             _ if !status.success() && lived < Duration::from_secs(5) => {
                 self.stop_leftovers(pid);

@@ -64,7 +64,10 @@ fn start(cfg: Config) -> Result<i32, String> {
     if cfg.apps.is_empty() {
         return Err("no application configured: give --wsgi-file FILE, --module MODULE or --mount /prefix=APP".into());
     }
-    if cfg.listeners.is_empty() {
+    // A listening socket as fd 0 (inetd, systemd, an on-demand Emperor) is
+    // served too, as uWSGI always does: with --protocol, or uwsgi.
+    let stdin_socket = net::stdin_listener(cfg.stdin_protocol);
+    if cfg.listeners.is_empty() && stdin_socket.is_none() {
         return Err("no socket configured: give --http :8000, --http-socket ADDR or --socket ADDR (for nginx uwsgi_pass)".into());
     }
     if let Some(d) = &cfg.daemonize {
@@ -84,7 +87,8 @@ fn start(cfg: Config) -> Result<i32, String> {
         // SAFETY: no thread runs yet.
         unsafe { std::env::remove_var(k) };
     }
-    let bound = net::bind_all(&cfg.listeners, &net::BindOptions::from_config(&cfg))?;
+    let mut bound = net::bind_all(&cfg.listeners, &net::BindOptions::from_config(&cfg))?;
+    bound.extend(stdin_socket);
     for b in &bound {
         let what = match b.spec.proto {
             crate::options::Proto::Http => "HTTP",
@@ -251,7 +255,7 @@ fn start_emperor(cfg: Config, spec: &str) -> Result<i32, String> {
     if let Some(l) = &cfg.logto {
         daemon::log_to(l)?;
     }
-    for (p, atomic) in [(&cfg.pidfile, false), (&cfg.safe_pidfile, true)] {
+    for (p, atomic) in [(&cfg.pidfile, false), (&cfg.safe_pidfile, true), (&cfg.emperor_pidfile, false)] {
         if let Some(p) = p {
             daemon::write_pidfile(p, atomic)?;
         }
@@ -276,7 +280,16 @@ fn vacuum_paths(cfg: &Config, bound: &[net::Bound]) -> Vec<PathBuf> {
         Some(crate::options::ListenAddr::Unix(p)) => Some(p.clone()),
         _ => None,
     });
-    bound.iter().filter_map(|b| b.unix_path().cloned()).chain(monitoring).chain(cfg.pidfile.iter().cloned()).chain(cfg.safe_pidfile.iter().cloned()).collect()
+    bound
+        .iter()
+        // A socket inherited as fd 0 belongs to whoever made it (the Emperor).
+        .filter(|b| std::os::fd::AsRawFd::as_raw_fd(&b.fd) != 0)
+        .filter_map(|b| b.unix_path().cloned())
+        .chain(monitoring)
+        .chain(cfg.pidfile.iter().cloned())
+        .chain(cfg.safe_pidfile.iter().cloned())
+        .chain(cfg.emperor_pidfile.iter().cloned())
+        .collect()
 }
 
 fn remove_all(paths: &[PathBuf]) {

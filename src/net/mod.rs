@@ -170,11 +170,34 @@ pub fn bind_one(l: &Listener, opts: &BindOptions) -> Result<Bound, String> {
     }
 }
 
+/// fd 0, if it is a listening socket: what inetd, systemd's Accept=no
+/// sockets with StandardInput=socket, and an on-demand Emperor hand over.
+pub fn stdin_listener(proto: crate::options::Proto) -> Option<Bound> {
+    let mut accepting: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt(2) on fd 0 into an int we own.
+    let r = unsafe { libc::getsockopt(0, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, &mut accepting as *mut _ as *mut libc::c_void, &mut len) };
+    if r != 0 || accepting == 0 {
+        return None;
+    }
+    // SAFETY: fd 0 is ours; the Bound owns it from now on.
+    let fd = unsafe { OwnedFd::from_raw_fd(0) };
+    let local = Socket::from(fd.try_clone().ok()?).local_addr().ok()?;
+    let (addr, port) = match (local.as_socket(), local.as_pathname()) {
+        (Some(a), _) => (ListenAddr::Tcp(a), a.port().to_string()),
+        (None, Some(p)) => (ListenAddr::Unix(p.to_path_buf()), String::new()),
+        _ => return None,
+    };
+    crate::logln!("oxwsgi: serving the listening socket inherited as fd 0 ({})", addr);
+    Some(Bound { fd, spec: Listener { addr, proto }, port })
+}
+
 /// Clears close-on-exec on the listening fds and records them for the
-/// re-exec'd process.
+/// re-exec'd process (fd 0 is found again by `stdin_listener`).
 pub fn prepare_inherit(bound: &[Bound]) {
     let list: Vec<String> = bound
         .iter()
+        .filter(|b| b.fd.as_raw_fd() != 0)
         .map(|b| {
             unsafe { libc::fcntl(b.fd.as_raw_fd(), libc::F_SETFD, 0) };
             b.fd.as_raw_fd().to_string()

@@ -348,6 +348,20 @@ impl Config {
                 "memory-report" => c.memory_report = flag(),
                 "emperor" => c.emperor = Some(val()),
                 "emperor-tyrant" => c.emperor_tyrant = flag(),
+                "emperor-pidfile" => c.emperor_pidfile = Some(PathBuf::from(val())),
+                "emperor-stats" => c.emperor_stats = Some(parse_listen_addr(&val()).map_err(|e| err(format!("option 'emperor-stats': {}", e)))?),
+                "emperor-on-demand-directory" => c.emperor_on_demand_dir = Some(PathBuf::from(val())),
+                "emperor-on-demand-extension" => c.emperor_on_demand_ext = Some(val()),
+                "vassal-set" => {
+                    if !val().contains('=') {
+                        return Err(err(format!("vassal-set takes KEY=VALUE, not '{}'", val())));
+                    }
+                    c.vassal_set.push(val())
+                }
+                "vassals-include" => c.vassals_include.push(val()),
+                "vassals-include-before" => c.vassals_include_before.push(val()),
+                "vassals-inherit" => c.vassals_inherit.push(val()),
+                "vassals-inherit-before" => c.vassals_inherit_before.push(val()),
                 "disable-logging" => c.disable_logging = flag(),
                 "log-format" => {
                     crate::log::format::LogFormat::compile(&val(), false, None).map_err(err)?;
@@ -512,6 +526,7 @@ impl Config {
         for i in default_sockets {
             c.listeners[i].proto = protocol;
         }
+        c.stdin_protocol = protocol;
         // As in uWSGI: these need the log master, which needs a master.
         if let Some(opt) = log_master {
             c.log.master = true;

@@ -96,6 +96,8 @@ pub struct Config {
     pub py_autoreload_ignore: Vec<String>,
     // Sockets
     pub listeners: Vec<Listener>,
+    /// --protocol: what a listening socket inherited as fd 0 speaks.
+    pub stdin_protocol: Proto,
     pub chmod_socket: Option<u32>,
     pub chown_socket: Option<String>,
     pub listen_backlog: i32,
@@ -174,6 +176,17 @@ pub struct Config {
     // Emperor
     pub emperor: Option<String>,
     pub emperor_tyrant: bool,
+    pub emperor_pidfile: Option<PathBuf>,
+    pub emperor_stats: Option<ListenAddr>,
+    pub emperor_on_demand_dir: Option<PathBuf>,
+    pub emperor_on_demand_ext: Option<String>,
+    /// Added to every vassal's command line: --set after its file,
+    /// --include/--inherit after it (or before it: the -before forms).
+    pub vassal_set: Vec<String>,
+    pub vassals_include: Vec<String>,
+    pub vassals_include_before: Vec<String>,
+    pub vassals_inherit: Vec<String>,
+    pub vassals_inherit_before: Vec<String>,
     // Logging
     pub disable_logging: bool,
     /// The log-* options (log/mod.rs).
@@ -237,6 +250,7 @@ impl Default for Config {
             py_autoreload: 0,
             py_autoreload_ignore: Vec::new(),
             listeners: Vec::new(),
+            stdin_protocol: Proto::Uwsgi,
             chmod_socket: None,
             chown_socket: None,
             listen_backlog: 1024,
@@ -304,6 +318,15 @@ impl Default for Config {
             memory_report: false,
             emperor: None,
             emperor_tyrant: false,
+            emperor_pidfile: None,
+            emperor_stats: None,
+            emperor_on_demand_dir: None,
+            emperor_on_demand_ext: None,
+            vassal_set: Vec::new(),
+            vassals_include: Vec::new(),
+            vassals_include_before: Vec::new(),
+            vassals_inherit: Vec::new(),
+            vassals_inherit_before: Vec::new(),
             disable_logging: false,
             log: crate::log::LogOptions { bufsize: 8192, ..Default::default() },
             logto: None,
