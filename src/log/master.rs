@@ -159,6 +159,19 @@ pub fn service() {
     }
 }
 
+/// The master FIFO's `l` (reopen) and `L` (rotate): false without a log
+/// master writing a file.
+pub fn reopen_or_rotate(rotate: bool) -> bool {
+    let mut g = lock();
+    let Some(f) = g.as_mut().and_then(|lm| lm.file.as_mut()) else { return false };
+    if rotate {
+        f.rotate()
+    } else {
+        f.reopen()
+    }
+    true
+}
+
 /// Before a reload or exit: every line still in a stream is written, and
 /// stdout/stderr point at the log destination again.
 pub fn finish() {

@@ -5,7 +5,9 @@
 pub mod cheaper;
 pub mod daemon;
 pub mod daemons;
+pub mod fifo;
 pub mod privileges;
+mod slots;
 pub mod supervisor;
 
 use crate::hooks::Phase;

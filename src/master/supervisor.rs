@@ -8,6 +8,7 @@
 //! wait in the backlog instead of being refused), SIGTTIN/SIGTTOU add or
 //! remove a worker, SIGUSR1 logs the workers.
 
+use super::slots::{Chain, Slot, cheap_worker, cheaper_sample, describe, evil_reload, respawn_cause, signal_all};
 use crate::net::Bound;
 use crate::options::Config;
 use crate::python::loader::App;
@@ -25,46 +26,6 @@ pub enum MasterExit {
     Reload,
     /// A fatal hook of the master failed: the instance stops with it.
     Failed(String),
-}
-
-struct Slot {
-    id: usize,
-    pid: Option<Pid>,
-    started: Instant,
-    /// Consecutive quick deaths, for the respawn back-off.
-    quick_deaths: u32,
-    respawn_at: Option<Instant>,
-    /// A worker was spawned in this slot before (the -once hooks ran).
-    spawned: bool,
-    /// Cheaper mode (or --cheap, --idle) keeps this slot without a worker.
-    cheap: bool,
-}
-
-impl Slot {
-    fn new(id: usize) -> Slot {
-        Slot { id, pid: None, started: Instant::now(), quick_deaths: 0, respawn_at: None, spawned: false, cheap: false }
-    }
-}
-
-/// What the cheaper algorithms look at, this second.
-fn cheaper_sample(slots: &[Slot], bound: &[Bound], spec: &super::cheaper::CheaperSpec) -> super::cheaper::Sample {
-    use std::sync::atomic::Ordering::Relaxed;
-    let Some(board) = crate::stats::board() else { return Default::default() };
-    let active: Vec<_> = slots.iter().filter(|s| !s.cheap && s.pid.is_some()).collect();
-    let queue = matches!(spec.algo, super::cheaper::Algo::Backlog | super::cheaper::Algo::Busyness);
-    let rss = spec.rss_soft > 0 || spec.rss_hard > 0;
-    super::cheaper::Sample {
-        active: active
-            .iter()
-            .map(|s| {
-                let w = board.worker(s.id - 1);
-                super::cheaper::WorkerView { id: s.id, busy: w.in_flight.load(Relaxed) > 0, busy_us: w.rt_us.load(Relaxed) }
-            })
-            .collect(),
-        cheaped: slots.iter().filter(|s| s.cheap && s.pid.is_none()).count(),
-        backlog: if queue { bound.iter().filter_map(|b| crate::stats::queue::depth(std::os::fd::AsRawFd::as_raw_fd(&b.fd))).map(|(n, _)| n).sum() } else { 0 },
-        rss: if rss { active.iter().filter_map(|s| s.pid).map(|p| crate::stats::memory(Some(p.as_raw() as u64)).0).sum() } else { 0 },
-    }
 }
 
 /// Spawns up to `n` workers into cheap slots, the lowest first.
@@ -168,14 +129,6 @@ fn spawn(
     }
 }
 
-fn describe(st: WaitStatus) -> String {
-    match st {
-        WaitStatus::Exited(_, c) => format!("exit status {}", c),
-        WaitStatus::Signaled(_, s, core) => format!("killed by signal {}{}", s, if core { " (core dumped)" } else { "" }),
-        other => format!("{:?}", other),
-    }
-}
-
 /// Runs the master until a stop or a reload has finished with every worker.
 pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats: Option<crate::stats::server::Server>) -> MasterExit {
     // uWSGI signals: what the app asked for while it loaded, then routing.
@@ -223,6 +176,16 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
     let mut ending: Option<(MasterExit, Instant)> = None;
     let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut touched: Vec<_> = cfg.touch_reload.iter().map(|p| mtime(p)).collect();
+    let mut chain_touched: Vec<_> = cfg.touch_chain_reload.iter().map(|p| mtime(p)).collect();
+    let mut workers_touched: Vec<_> = cfg.touch_workers_reload.iter().map(|p| mtime(p)).collect();
+    let mut fifo = match super::fifo::MasterFifo::open(&cfg.master_fifo) {
+        Ok(f) => f,
+        Err(e) => {
+            crate::logln!("oxwsgi: {}", e);
+            None
+        }
+    };
+    let mut chain: Option<Chain> = None;
     let exit = 'main: loop {
         // Wait for a signal, or the next respawn, at most a second.
         let now = Instant::now();
@@ -242,6 +205,9 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
         if let Some(d) = daemons.next_deadline() {
             next = next.min(d);
         }
+        if chain.is_some() {
+            next = next.min(Duration::from_millis(20));
+        }
         {
             // The stats sockets share the wait: a request for stats wakes us.
             let mut pfd = vec![nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&sfd), nix::poll::PollFlags::POLLIN)];
@@ -249,6 +215,9 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                 pfd.extend(s.poll_fds());
             }
             pfd.extend(signals.poll_fds());
+            if let Some(f) = &fifo {
+                pfd.push(nix::poll::PollFd::new(f.fd(), nix::poll::PollFlags::POLLIN));
+            }
             let log_fds = crate::log::master::poll_fds();
             // SAFETY: the log master keeps these open while we poll.
             pfd.extend(log_fds.iter().map(|&fd| nix::poll::PollFd::new(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, nix::poll::PollFlags::POLLIN)));
@@ -271,6 +240,8 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
             s.service();
         }
         signals.service(&|id| slots.iter().any(|s| s.id == id && s.pid.is_some()));
+        // Signals, and the master FIFO's commands, as (signal, why, brutal reload).
+        let mut events: Vec<(Option<Signal>, String, bool)> = Vec::new();
         while let Ok(Some(si)) = sfd.read_signal() {
             let signo = si.ssi_signo as i32;
             let got = Signal::try_from(signo).map(|s| s.to_string()).unwrap_or_else(|_| format!("signal {}", signo));
@@ -289,7 +260,62 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                 Some(a) => format!("{} received (unix_signal: {})", got, a.function()),
                 None => format!("{} received", got),
             };
-            if remapped == Some(MasterAction::BrutalReload) {
+            events.push((sig, why, remapped == Some(MasterAction::BrutalReload)));
+        }
+        if let Some(f) = fifo.as_mut() {
+            use super::fifo::Command as C;
+            for c in f.commands() {
+                let why = format!("master FIFO command {:?}", c);
+                let sig = match c {
+                    C::GracefulReload => Some(Signal::SIGHUP),
+                    C::GracefulStop => Some(Signal::SIGTERM),
+                    C::Stop => Some(Signal::SIGINT),
+                    C::Stats => Some(Signal::SIGUSR1),
+                    C::MoreWorkers => Some(Signal::SIGTTIN),
+                    C::FewerWorkers => Some(Signal::SIGTTOU),
+                    C::BrutalReload => {
+                        events.push((None, why, true));
+                        continue;
+                    }
+                    C::ChainReload if ending.is_none() => {
+                        chain = Some(Chain::start(&cfg, &slots, &why));
+                        None
+                    }
+                    C::WorkersReload | C::WorkersBrutalReload if ending.is_none() => {
+                        let brutal = c == C::WorkersBrutalReload;
+                        crate::logln!("oxwsgi: {}: replacing every worker{}", why, if brutal { " now" } else { " gracefully" });
+                        signal_all(&slots, if brutal { Signal::SIGINT } else { Signal::SIGTERM });
+                        None
+                    }
+                    C::ReopenLog | C::RotateLog => {
+                        if !crate::log::master::reopen_or_rotate(c == C::RotateLog) {
+                            crate::logln!("oxwsgi: {}: needs --log-master and --logto (or --daemonize)", why);
+                        }
+                        None
+                    }
+                    C::Pidfiles => {
+                        for (p, atomic) in [(&cfg.pidfile, false), (&cfg.safe_pidfile, true), (&cfg.pidfile2, false), (&cfg.safe_pidfile2, true)] {
+                            if let Some(p) = p
+                                && let Err(e) = crate::master::daemon::write_pidfile(p, atomic)
+                            {
+                                crate::logln!("oxwsgi: {}: {}", why, e);
+                            }
+                        }
+                        None
+                    }
+                    C::Unsupported(letter) => {
+                        crate::logln!("oxwsgi: master FIFO: '{}' is not a command oxwsgi has", letter);
+                        None
+                    }
+                    C::Slot(_) | C::ChainReload | C::WorkersReload | C::WorkersBrutalReload => None,
+                };
+                if sig.is_some() {
+                    events.push((sig, why, false));
+                }
+            }
+        }
+        for (sig, why, brutal) in events {
+            if brutal {
                 if ending.is_none() && config_still_valid(&cfg) {
                     crate::logln!("oxwsgi: {}: reloading now, without waiting for requests", why);
                     signal_all(&slots, Signal::SIGINT);
@@ -352,6 +378,24 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
             }
         }
         if ending.is_none() {
+            let touched_now = |list: &[std::path::PathBuf], seen: &mut Vec<Option<std::time::SystemTime>>| {
+                let mut hit = None;
+                for (p, s) in list.iter().zip(seen.iter_mut()) {
+                    let now = mtime(p);
+                    if now != *s {
+                        *s = now;
+                        hit = Some(p.display().to_string());
+                    }
+                }
+                hit
+            };
+            if let Some(p) = touched_now(&cfg.touch_chain_reload, &mut chain_touched) {
+                chain = Some(Chain::start(&cfg, &slots, &format!("{} was touched (--touch-chain-reload)", p)));
+            }
+            if let Some(p) = touched_now(&cfg.touch_workers_reload, &mut workers_touched) {
+                crate::logln!("oxwsgi: {} was touched (--touch-workers-reload): replacing every worker gracefully", p);
+                signal_all(&slots, Signal::SIGTERM);
+            }
             for (p, seen) in cfg.touch_reload.iter().zip(touched.iter_mut()) {
                 let now = mtime(p);
                 if now != *seen {
@@ -440,6 +484,11 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
             continue;
         }
         daemons.service();
+        if let Some(c) = chain.as_mut()
+            && c.step(&slots)
+        {
+            chain = None;
+        }
         if !waiting && last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();
             if cfg.evil_reload_on_rss_mb > 0 || cfg.evil_reload_on_as_mb > 0 {
@@ -487,56 +536,12 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
             }
         }
     };
+    if let (Some(f), MasterExit::Stop | MasterExit::Failed(_)) = (&fifo, &exit) {
+        f.remove();
+    }
     // Plain daemons end with this master (a reloaded one starts them again).
     daemons.stop(matches!(exit, MasterExit::Reload), Duration::from_secs(3));
     exit
-}
-
-/// --evil-reload-on-rss/-as: a worker past the limit is killed now, even
-/// mid-request, and respawned (the reap loop does it).
-fn evil_reload(cfg: &Config, slots: &[Slot]) {
-    for s in slots {
-        let Some(pid) = s.pid else { continue };
-        let (rss, vsz) = crate::stats::memory(Some(pid.as_raw() as u64));
-        let over = |limit_mb: u64, have: u64| limit_mb > 0 && have > limit_mb * 1024 * 1024;
-        let hit = if over(cfg.evil_reload_on_rss_mb, rss) {
-            Some(("resident", rss, "--evil-reload-on-rss", cfg.evil_reload_on_rss_mb))
-        } else if over(cfg.evil_reload_on_as_mb, vsz) {
-            Some(("of address space", vsz, "--evil-reload-on-as", cfg.evil_reload_on_as_mb))
-        } else {
-            None
-        };
-        if let Some((what, have, opt, limit)) = hit {
-            crate::logln!("oxwsgi: worker {} (pid: {}) has {} MB {}, past {} {}: killing it", s.id, pid, have >> 20, what, opt, limit);
-            if let Some(b) = crate::stats::board() {
-                b.worker(s.id - 1).retire.store(crate::stats::Cause::EvilReload as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-            let _ = kill(pid, Signal::SIGKILL);
-        }
-    }
-}
-
-/// Stops a worker gracefully and keeps its slot empty.
-fn cheap_worker(slots: &mut [Slot], id: usize, why: &str) {
-    let Some(s) = slots.iter_mut().find(|s| s.id == id) else { return };
-    s.cheap = true;
-    if let Some(p) = s.pid {
-        crate::logln!("oxwsgi: {}: stopping worker {} (pid: {})", why, id, p);
-        let _ = kill(p, Signal::SIGTERM);
-    }
-}
-
-/// Why a worker that is being replaced ended: what it said before a
-/// planned exit, else how it died.
-fn respawn_cause(w: &crate::stats::board::WorkerSlot, st: WaitStatus) -> crate::stats::Cause {
-    use crate::stats::Cause;
-    match (Cause::from_code(w.retire.load(std::sync::atomic::Ordering::Relaxed)), st) {
-        (Some(c), _) => c,
-        (None, WaitStatus::Exited(_, 22)) => Cause::StartFailure,
-        (None, WaitStatus::Exited(_, 0)) => Cause::Stopped,
-        (None, WaitStatus::Signaled(..)) => Cause::Signal,
-        _ => Cause::Error,
-    }
 }
 
 /// A graceful stop or reload: the workers finish their requests, for up
@@ -560,11 +565,5 @@ fn config_still_valid(cfg: &Config) -> bool {
             crate::logln!("oxwsgi: not reloading, the configuration is broken: {}", e);
             false
         }
-    }
-}
-
-fn signal_all(slots: &[Slot], sig: Signal) {
-    for p in slots.iter().filter_map(|s| s.pid) {
-        let _ = kill(p, sig);
     }
 }

@@ -241,6 +241,18 @@ impl Config {
                     }
                     c.hooks.push(hook);
                 }
+                "master-fifo" => {
+                    c.master_fifo.push(PathBuf::from(val()));
+                    needs_master.get_or_insert("master-fifo");
+                }
+                "touch-chain-reload" => {
+                    c.touch_chain_reload.push(PathBuf::from(val()));
+                    needs_master.get_or_insert("touch-chain-reload");
+                }
+                "touch-workers-reload" => {
+                    c.touch_workers_reload.push(PathBuf::from(val()));
+                    needs_master.get_or_insert("touch-workers-reload");
+                }
                 "cheaper" => cheaper_min = Some((num(o, 0)?, o.origin.clone())),
                 "cheaper-initial" => cheaper_initial = Some(num(o, 1)?),
                 "cheaper-step" => ch.step = num(o, 1)?,

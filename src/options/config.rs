@@ -75,6 +75,10 @@ pub struct Config {
     pub file_wrapper: bool,
     /// --catch-exceptions: tracebacks in 500 responses.
     pub catch_exceptions: bool,
+    /// --master-fifo: the first is read; `0`-`9` switch.
+    pub master_fifo: Vec<PathBuf>,
+    pub touch_chain_reload: Vec<PathBuf>,
+    pub touch_workers_reload: Vec<PathBuf>,
     /// --cheaper and its options (None: a fixed number of workers).
     pub cheaper: Option<crate::master::cheaper::CheaperSpec>,
     pub cheap: bool,
@@ -236,6 +240,9 @@ impl Default for Config {
             pyargv: Vec::new(),
             file_wrapper: true,
             catch_exceptions: false,
+            master_fifo: Vec::new(),
+            touch_chain_reload: Vec::new(),
+            touch_workers_reload: Vec::new(),
             cheaper: None,
             cheap: false,
             idle: 0,

@@ -119,8 +119,6 @@ static PREFIXES: &[(&[&str], &str)] = &[
     (&["py-tracebacker"], "the Python tracebacker is not provided by oxwsgi: --harakiri logs where a stuck request was"),
     (
         &[
-            "touch-chain-reload",
-            "touch-workers-reload",
             "chain-reload",
             "touch-exec",
             "touch-signal",
@@ -129,7 +127,6 @@ static PREFIXES: &[(&[&str], &str)] = &[
             "fs-reload",
             "fs-brutal-reload",
             "fs-signal",
-            "master-fifo",
             "reload-on-fd",
             "brutal-reload-on-fd",
             "reload-on-exception*",

@@ -1,0 +1,97 @@
+"""Reloads that keep serving: chain reloads (one worker at a time, each
+new one accepting before the next stops) through --touch-chain-reload and
+the master FIFO, and the FIFO's other commands."""
+import os
+import signal
+import threading
+import time
+
+from conftest import free_port
+from test_http import get
+from test_master import wait_for
+
+APP = ("import os\n"
+       "VERSION = %r\n"
+       "def application(env, start_response):\n"
+       "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+       "    return [('%%s %%d' %% (VERSION, os.getpid())).encode()]\n")
+
+
+class Load:
+    """A bounded client loop in a thread: every answer, and every failure."""
+
+    def __init__(self, port, seconds=30):
+        self.port, self.answers, self.failures, self.stop = port, [], [], False
+        self.t = threading.Thread(target=self.run, args=(time.time() + seconds,))
+        self.t.start()
+
+    def run(self, deadline):
+        while not self.stop and time.time() < deadline:
+            try:
+                r, body = get(self.port, "/")
+                (self.answers if r.status == 200 else self.failures).append(body if r.status == 200 else r.status)
+            except Exception as e:  # a refused or reset connection is a failure
+                self.failures.append(repr(e))
+            time.sleep(0.003)
+
+    def finish(self):
+        self.stop = True
+        self.t.join()
+        return self.failures
+
+
+def versions(load, since=0):
+    return [a.split()[0].decode() for a in load.answers[since:]]
+
+
+def test_chain_reload_through_the_fifo_loses_no_request(serve, tmp_path):
+    app, fifo = tmp_path / "app.py", tmp_path / "master.fifo"
+    app.write_text(APP % "v1")
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--master", "--processes", "3", "--lazy-apps",
+                "--master-fifo", fifo, port=port)
+    wait_for(lambda: srv.read_log().count("ready in process") == 3, what="three workers")
+    load = Load(port)
+    time.sleep(0.3)
+    app.write_text(APP % "v2")
+    with open(fifo, "w") as f:
+        f.write("c")
+    wait_for(lambda: "chain reload done" in srv.read_log(), timeout=20, what="the chain reload")
+    mark = len(load.answers)
+    time.sleep(0.3)
+    assert load.finish() == []
+    assert set(versions(load, mark)) == {"v2"}
+    log = srv.read_log()
+    assert log.count("chain reload: replacing worker") == 3
+    # One at a time: the master never re-executed, and its pid is the same.
+    assert "executing" not in log and srv.poll() is None
+    # s logs the workers, q stops gracefully and removes the FIFO.
+    with open(fifo, "w") as f:
+        f.write("s\nz")
+    wait_for(lambda: "each logs its own numbers" in srv.read_log(), what="the stats")
+    assert "'z' is not a command oxwsgi has" in srv.read_log()
+    with open(fifo, "w") as f:
+        f.write("q")
+    assert srv.wait() == 0 and not fifo.exists()
+
+
+def test_touch_chain_reload_and_workers_reload(serve, tmp_path):
+    app, trigger, wtrigger = tmp_path / "app.py", tmp_path / "chain", tmp_path / "workers"
+    app.write_text(APP % "v1")
+    trigger.touch()
+    wtrigger.touch()
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--processes", "2", "--lazy-apps",
+                "--touch-chain-reload", trigger, "--touch-workers-reload", wtrigger, port=port)
+    load = Load(port)
+    time.sleep(0.3)
+    app.write_text(APP % "v2")
+    os.utime(trigger, (time.time() + 5, time.time() + 5))
+    wait_for(lambda: "chain reload done" in srv.read_log(), timeout=20, what="the chain reload")
+    app.write_text(APP % "v3")
+    os.utime(wtrigger, (time.time() + 10, time.time() + 10))
+    wait_for(lambda: "--touch-workers-reload" in srv.read_log(), what="the workers reload")
+    wait_for(lambda: load.answers and versions(load)[-1] == "v3", timeout=20, what="the new code")
+    time.sleep(0.3)
+    assert load.finish() == []
+    assert "--touch-chain-reload needs a master process" in srv.read_log()
