@@ -27,7 +27,10 @@ pub fn run(args: &[String], may_host: bool) -> i32 {
             }
             // After the hand-over (which reads the configuration again
             // there): said once.
-            announce(&cfg);
+            // A reload's app check (master::check_app_loads) says nothing twice.
+            if std::env::var_os("OXWSGI_CHECK_APP").is_none() {
+                announce(&cfg);
+            }
             if cfg.show_config {
                 print!("{}", cfg.as_ini());
             }

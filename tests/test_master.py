@@ -171,6 +171,14 @@ def test_daemonize_pidfile_and_vacuum(tmp_path):
         assert sock.exists()
         time.sleep(0.2)
         assert "GET /daemon => generated" in log.read_text()
+        # A reload keeps the master's PID (it does not detach again) and
+        # its pidfile; the new workers are its children.
+        os.kill(pid, signal.SIGHUP)
+        wait_for(lambda: "executing" in log.read_text() and log.read_text().count("spawned worker") >= 2, what="the reload")
+        worker = pid_of(port)
+        with open("/proc/%d/stat" % worker) as f:
+            assert int(f.read().rsplit(")", 1)[1].split()[1]) == pid
+        assert int(pidfile.read_text()) == pid and log.read_text().count("spawned worker") == 2
     finally:
         os.kill(pid, signal.SIGINT)
     wait_for(lambda: not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z", what="exit")

@@ -95,3 +95,49 @@ def test_touch_chain_reload_and_workers_reload(serve, tmp_path):
     time.sleep(0.3)
     assert load.finish() == []
     assert "--touch-chain-reload needs a master process" in srv.read_log()
+
+
+def test_reload_matches_sockets_by_address(serve, tmp_path):
+    a, b, c = free_port(), free_port(), free_port()
+    ini = tmp_path / "app.ini"
+    app = tmp_path / "app.py"
+    app.write_text(APP % "v1")
+    ini.write_text("[uwsgi]\nmaster = true\nwsgi-file = %s\nhttp = 127.0.0.1:%d\nhttp = 127.0.0.1:%d\n" % (app, b, a))
+    srv = serve("--ini", ini, port=a)
+    load = Load(a)
+    time.sleep(0.2)
+    # b goes, c comes, a stays (now listed first): a's waiting connections are kept.
+    ini.write_text("[uwsgi]\nmaster = true\nwsgi-file = %s\nhttp = 127.0.0.1:%d\nhttp = 127.0.0.1:%d\n" % (app, a, c))
+    srv.signal(signal.SIGHUP)
+    wait_for(lambda: srv.read_log().count("spawned worker") == 2, what="the reload")
+    assert get(c, "/")[0].status == 200
+    time.sleep(0.2)
+    assert load.finish() == []
+    assert "the configuration no longer has 127.0.0.1:%d: closing it" % b in srv.read_log()
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", b), timeout=2).close()
+        raise AssertionError("the dropped socket still listens")
+    except ConnectionRefusedError:
+        pass
+
+
+def test_a_broken_deploy_keeps_the_old_workers_serving(serve, tmp_path):
+    app = tmp_path / "app.py"
+    app.write_text(APP % "v1")
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--master", "--processes", "2", port=port)
+    load = Load(port)
+    time.sleep(0.2)
+    app.write_text("raise RuntimeError('half-deployed')\n")
+    srv.signal(signal.SIGHUP)
+    wait_for(lambda: "not reloading, the new version of the app does not load" in srv.read_log(), what="the check")
+    time.sleep(0.3)
+    assert set(versions(load)) == {"v1"}
+    assert "RuntimeError: half-deployed" in srv.read_log()
+    # Fixed: the next reload goes through.
+    app.write_text(APP % "v2")
+    srv.signal(signal.SIGHUP)
+    wait_for(lambda: load.answers and versions(load)[-1] == "v2", timeout=20, what="the new version")
+    assert load.finish() == []
+    assert srv.poll() is None

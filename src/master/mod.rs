@@ -16,8 +16,70 @@ use crate::options::Config;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Set in the environment of the process `check_app_loads` starts.
+const CHECK_APP_ENV: &str = "OXWSGI_CHECK_APP";
+
+/// Before a reload: loads the app, as the new master would, in a process
+/// of its own (its errors and traceback go to our log), so a broken
+/// deploy never replaces working workers. The master waits for it; the
+/// workers serve meanwhile.
+pub fn check_app_loads(cfg: &Config) -> Result<(), String> {
+    let exe = crate::python::host::binary_for(cfg).map_err(|e| format!("cannot find our own binary: {}", e))?;
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(&cfg.argv).env(CHECK_APP_ENV, "1").stdin(std::process::Stdio::null());
+    // SAFETY: only sigprocmask(2) between fork and exec: the app it imports
+    // must not inherit the signals the master holds.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run {}: {}", exe.display(), e))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) if st.success() => return Ok(()),
+            Ok(Some(st)) => return Err(format!("loading it failed: {}", st)),
+            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("loading it took more than 120s".into());
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// In the process `check_app_loads` started: the interpreter and the app,
+/// nothing else (no socket, no hook, no pidfile).
+fn check_app(cfg: Config) -> i32 {
+    let loaded = (|| -> Result<(), String> {
+        if let Some(dir) = &cfg.chdir {
+            std::env::set_current_dir(dir).map_err(|e| format!("--chdir {}: {}", dir.display(), e))?;
+        }
+        for (k, v) in &cfg.env {
+            // SAFETY: no thread runs yet.
+            unsafe { std::env::set_var(k, v) };
+        }
+        crate::python::interp::start(&cfg).map_err(|e| e.0)?;
+        pyo3::Python::attach(|py| crate::python::loader::load_apps(py, &cfg.apps, &cfg.imports)).map(|_| ())
+    })();
+    match loaded {
+        Ok(()) => 0,
+        Err(e) => {
+            crate::logln!("oxwsgi: {}", e);
+            1
+        }
+    }
+}
+
 /// Runs a configured server to the end; returns the exit status.
 pub fn run(cfg: Config) -> i32 {
+    if std::env::var_os(CHECK_APP_ENV).is_some() {
+        return check_app(cfg);
+    }
     let result = start(cfg);
     // Whatever the log master still holds is written before we go.
     crate::log::master::finish();
@@ -38,7 +100,11 @@ fn start(cfg: Config) -> Result<i32, String> {
     crate::unix_signals::hold();
     crate::unix_signals::children_start_clean(cfg.ignore_sigpipe);
     crate::log::configure(&cfg.log);
-    crate::hooks::configure(&cfg.hooks, std::env::var_os(net::INHERIT_ENV).is_some());
+    // A reload re-executes this process: it is already detached, logging
+    // where it should, its pidfiles hold this same PID, and it may no
+    // longer have the rights to redo any of that.
+    let reloaded = std::env::var_os(net::INHERIT_ENV).is_some();
+    crate::hooks::configure(&cfg.hooks, reloaded);
     crate::hooks::set_shells(&cfg.binsh);
     crate::hooks::set_wait_timeouts(cfg.wait_for_fs_timeout, cfg.wait_for_socket_timeout);
     crate::hooks::run(Phase::Asap)?;
@@ -72,10 +138,10 @@ fn start(cfg: Config) -> Result<i32, String> {
     if cfg.listeners.is_empty() && stdin_socket.is_none() {
         return Err("no socket configured: give --http :8000, --http-socket ADDR or --socket ADDR (for nginx uwsgi_pass)".into());
     }
-    if let Some(d) = &cfg.daemonize {
+    if let Some(d) = cfg.daemonize.as_ref().filter(|_| !reloaded) {
         daemon::daemonize(d)?;
     }
-    if let Some(l) = &cfg.logto {
+    if let Some(l) = cfg.logto.as_ref().filter(|_| !reloaded) {
         daemon::log_to(l)?;
     }
     if let Some(dir) = &cfg.chdir {
@@ -115,7 +181,7 @@ fn start(cfg: Config) -> Result<i32, String> {
     crate::stats::set_timing(serve_stats || busyness);
     let stats = if serve_stats { crate::stats::server::Server::bind(&cfg, &bound, board)? } else { None };
     for (p, atomic) in [(&cfg.pidfile, false), (&cfg.safe_pidfile, true)] {
-        if let Some(p) = p {
+        if let Some(p) = p.as_ref().filter(|_| !reloaded) {
             daemon::write_pidfile(p, atomic)?;
         }
     }
@@ -140,11 +206,11 @@ fn start(cfg: Config) -> Result<i32, String> {
     }
     // The *2 forms: after the privileges are dropped.
     for (p, atomic) in [(&cfg.pidfile2, false), (&cfg.safe_pidfile2, true)] {
-        if let Some(p) = p {
+        if let Some(p) = p.as_ref().filter(|_| !reloaded) {
             daemon::write_pidfile(p, atomic)?;
         }
     }
-    if let Some(l) = &cfg.logto2 {
+    if let Some(l) = cfg.logto2.as_ref().filter(|_| !reloaded) {
         daemon::log_to(l)?;
     }
     if cfg.log.master {
@@ -168,7 +234,7 @@ fn start(cfg: Config) -> Result<i32, String> {
     if !cfg.lazy_apps {
         after_apps(&cfg)?;
     }
-    if let Some(d) = &cfg.daemonize2 {
+    if let Some(d) = cfg.daemonize2.as_ref().filter(|_| !reloaded) {
         daemon::daemonize(d)?;
         // The master's PID is the detached one's now.
         for (p, atomic) in [(&cfg.pidfile, false), (&cfg.safe_pidfile, true), (&cfg.pidfile2, false), (&cfg.safe_pidfile2, true)] {

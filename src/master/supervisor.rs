@@ -556,13 +556,25 @@ fn wind_down(cfg: &Config, slots: &[Slot], how: MasterExit, why: &str) -> (Maste
     (how, Instant::now() + Duration::from_secs(cfg.reload_mercy))
 }
 
-/// A reload re-reads the config: if it is broken now, say so and keep
-/// serving with the one we have rather than stop.
+/// A reload re-reads the config and loads the app again: if either is
+/// broken now, say so (the traceback is in the log) and keep serving with
+/// the workers we have rather than stop; the next reload tries again.
 fn config_still_valid(cfg: &Config) -> bool {
-    match crate::options::parse_args(&cfg.argv) {
-        Ok(_) => true,
+    let new = match crate::options::parse_args(&cfg.argv) {
+        Ok(crate::options::Action::Run(c)) => c,
+        Ok(_) => return true,
         Err(e) => {
             crate::logln!("oxwsgi: not reloading, the configuration is broken: {}", e);
+            return false;
+        }
+    };
+    if new.apps.is_empty() || new.emperor.is_some() {
+        return true;
+    }
+    match super::check_app_loads(cfg) {
+        Ok(()) => true,
+        Err(e) => {
+            crate::logln!("oxwsgi: not reloading, the new version of the app does not load ({}); the running workers keep serving", e);
             false
         }
     }

@@ -62,37 +62,64 @@ impl BindOptions {
 }
 
 pub fn bind_all(listeners: &[Listener], opts: &BindOptions) -> Result<Vec<Bound>, String> {
+    let mut inherited: Vec<(OwnedFd, Option<ListenAddr>)> = Vec::new();
     if let Ok(fds) = std::env::var(INHERIT_ENV) {
         // SAFETY: this variable is set only by our own re-exec, with fds we
         // left open for this process.
         unsafe { std::env::remove_var(INHERIT_ENV) };
-        let fds: Vec<i32> = fds.split(',').filter_map(|s| s.parse().ok()).collect();
-        if fds.len() == listeners.len() {
-            return Ok(fds
-                .into_iter()
-                .zip(listeners)
-                .map(|(fd, l)| {
-                    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                    set_cloexec(&fd);
-                    let port = match &l.addr {
-                        ListenAddr::Tcp(_) => Socket::from(fd.try_clone().unwrap())
-                            .local_addr()
-                            .ok()
-                            .and_then(|a| a.as_socket())
-                            .map(|a| a.port().to_string())
-                            .unwrap_or_default(),
-                        ListenAddr::Unix(_) => String::new(),
-                    };
-                    Bound { fd, spec: l.clone(), port }
-                })
-                .collect());
-        }
-        // The config changed its sockets across the reload: close the old ones.
-        for fd in fds {
-            unsafe { libc::close(fd) };
+        for fd in fds.split(',').filter_map(|s| s.parse::<i32>().ok()) {
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            set_cloexec(&fd);
+            let addr = local_addr(&fd);
+            inherited.push((fd, addr));
         }
     }
-    listeners.iter().map(|l| bind_one(l, opts)).collect()
+    // A reload keeps the sockets the new config still has, by address
+    // (connections waiting in them are served), binds the new ones, and
+    // closes the ones it dropped.
+    let mut out = Vec::new();
+    for l in listeners {
+        match inherited.iter().position(|(_, a)| a.as_ref().is_some_and(|a| same_socket(&l.addr, a))) {
+            Some(i) => {
+                let (fd, addr) = inherited.swap_remove(i);
+                let port = match addr {
+                    Some(ListenAddr::Tcp(a)) => a.port().to_string(),
+                    _ => String::new(),
+                };
+                out.push(Bound { fd, spec: l.clone(), port });
+            }
+            None => out.push(bind_one(l, opts)?),
+        }
+    }
+    for (_, addr) in inherited {
+        if let Some(a) = addr {
+            crate::logln!("oxwsgi: the configuration no longer has {}: closing it", a);
+            if let ListenAddr::Unix(p) = a {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What a listening socket is bound to.
+fn local_addr(fd: &OwnedFd) -> Option<ListenAddr> {
+    let local = Socket::from(fd.try_clone().ok()?).local_addr().ok()?;
+    match (local.as_socket(), local.as_pathname()) {
+        (Some(a), _) => Some(ListenAddr::Tcp(a)),
+        (None, Some(p)) => Some(ListenAddr::Unix(p.to_path_buf())),
+        _ => None,
+    }
+}
+
+/// Whether an inherited socket is the one a listener asks for (port 0:
+/// whichever port it got).
+fn same_socket(want: &ListenAddr, have: &ListenAddr) -> bool {
+    match (want, have) {
+        (ListenAddr::Tcp(w), ListenAddr::Tcp(h)) => w.ip() == h.ip() && (w.port() == h.port() || w.port() == 0),
+        (ListenAddr::Unix(w), ListenAddr::Unix(h)) => w == h,
+        _ => false,
+    }
 }
 
 fn set_defer_accept(s: &Socket, secs: u32) {
@@ -182,11 +209,10 @@ pub fn stdin_listener(proto: crate::options::Proto) -> Option<Bound> {
     }
     // SAFETY: fd 0 is ours; the Bound owns it from now on.
     let fd = unsafe { OwnedFd::from_raw_fd(0) };
-    let local = Socket::from(fd.try_clone().ok()?).local_addr().ok()?;
-    let (addr, port) = match (local.as_socket(), local.as_pathname()) {
-        (Some(a), _) => (ListenAddr::Tcp(a), a.port().to_string()),
-        (None, Some(p)) => (ListenAddr::Unix(p.to_path_buf()), String::new()),
-        _ => return None,
+    let addr = local_addr(&fd)?;
+    let port = match &addr {
+        ListenAddr::Tcp(a) => a.port().to_string(),
+        ListenAddr::Unix(_) => String::new(),
     };
     crate::logln!("oxwsgi: serving the listening socket inherited as fd 0 ({})", addr);
     Some(Bound { fd, spec: Listener { addr, proto }, port })

@@ -34,7 +34,12 @@ static OUR_BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 pub fn our_binary() -> std::io::Result<PathBuf> {
     match OUR_BINARY.get() {
         Some(p) => Ok(p.clone()),
-        None => std::env::current_exe(),
+        // A package upgrade renames a new binary over ours: the kernel then
+        // names the running one "PATH (deleted)", and PATH is the new one.
+        None => std::env::current_exe().map(|p| match p.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
+            Some(path) => PathBuf::from(path),
+            None => p,
+        }),
     }
 }
 
