@@ -326,3 +326,22 @@ def test_vassal_set_include_pidfile_and_stats(serve, tmp_path):
     assert doc["pid"] == emperor.pid and doc["emperor"] == [str(vdir)]
     [v] = doc["vassals"]
     assert v["id"] == "a.ini" and v["state"] == "running" and alive(v["pid"]) and v["born"] > 0
+
+
+def test_emperor_hooks(serve, tmp_path):
+    vdir, rec = tmp_path / "vassals", tmp_path / "rec"
+    vdir.mkdir()
+    port = free_port()
+    (vdir / "a.ini").write_text(vassal_ini(port))
+    say = lambda what: "echo %s $UWSGI_HOOK_CONTEXT >> %s" % (what, rec)
+    emperor = serve("--emperor", vdir, "--hook-emperor-start", "exec:" + say("start"), "--exec-as-emperor", say("started"),
+                    "--hook-emperor-reload", "exec:" + say("reload"), "--hook-emperor-stop", "exec:" + say("stop"),
+                    "--hook-as-vassal", "exec:" + say("vassal"))
+    wait_port(port, proc=emperor)
+    lines = lambda: rec.read_text().splitlines() if rec.exists() else []
+    wait_for(lambda: len(lines()) >= 3, what="the start's hooks")
+    assert sorted(lines()[:3]) == sorted(["start", "vassal a.ini", "started a.ini"]) and lines()[0] == "start", lines()
+    os.utime(vdir / "a.ini", (time.time() + 5, time.time() + 5))
+    wait_for(lambda: "reload a.ini" in lines(), what="the reload hook")
+    (vdir / "a.ini").unlink()
+    wait_for(lambda: "stop a.ini" in lines(), what="the stop hook")

@@ -113,6 +113,7 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
     crate::master::daemon::sd_notify(&format!("STATUS=watching {}", scope.dir.display()));
     crate::master::daemon::report_ready();
     crate::procname::name_as(cfg, crate::procname::Role::Emperor);
+    let _ = crate::hooks::run(crate::hooks::Phase::EmperorStart);
 
     let mut vassals: BTreeMap<String, Vassal> = BTreeMap::new();
     let mut stopping: Option<Instant> = None;
@@ -146,7 +147,7 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
                 && stopping.is_none()
             {
                 crate::logln!("oxwsgi emperor: vassal {}: a connection is waiting on its socket: starting it", name);
-                v.start(&launch);
+                start_vassal(v, &launch);
             }
         }
         let mut drain = [0u8; 256];
@@ -157,14 +158,14 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
                     crate::logln!("oxwsgi emperor: SIGHUP: reloading every vassal");
                     for v in vassals.values().filter(|v| matches!(v.state, State::Running)) {
                         crate::logln!("oxwsgi emperor: vassal {} (pid: {}) reloading", v.name, v.pid().unwrap_or(0));
-                        v.signal(libc::SIGHUP);
+                        tell(v, libc::SIGHUP);
                     }
                 }
                 Ok(sig @ (Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT)) if stopping.is_none() => {
                     crate::logln!("oxwsgi emperor: {}: stopping every vassal", sig);
                     let to = if sig == Signal::SIGTERM { libc::SIGTERM } else { libc::SIGINT };
                     for v in vassals.values_mut() {
-                        v.signal(to);
+                        tell(v, to);
                         v.state = State::Stopping;
                     }
                     stopping = Some(Instant::now() + Duration::from_secs(cfg.reload_mercy + 5));
@@ -194,7 +195,7 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
             if !present.contains_key(name) && !matches!(v.state, State::Stopping) {
                 if v.child.is_some() {
                     crate::logln!("oxwsgi emperor: vassal {} (pid: {}) removed: stopping it", name, v.pid().unwrap_or(0));
-                    v.signal(libc::SIGTERM);
+                    tell(v, libc::SIGTERM);
                 }
                 v.state = State::Stopping;
             }
@@ -211,10 +212,10 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
                 match v.state {
                     State::Running => {
                         crate::logln!("oxwsgi emperor: vassal {} (pid: {}) changed: reloading it", name, v.pid().unwrap_or(0));
-                        v.signal(libc::SIGHUP);
+                        tell(v, libc::SIGHUP);
                     }
                     State::Broken(_) | State::Respawn(_) if v.on_demand.is_some() => v.state = State::OnDemand,
-                    State::Broken(_) | State::Respawn(_) => v.start(&launch),
+                    State::Broken(_) | State::Respawn(_) => start_vassal(v, &launch),
                     State::Stopping | State::OnDemand => {}
                 }
             }
@@ -224,7 +225,7 @@ pub fn run(cfg: &Config, spec: &str) -> Result<i32, String> {
                 if v.on_demand.is_some() {
                     v.state = State::OnDemand;
                 } else {
-                    v.start(&launch);
+                    start_vassal(v, &launch);
                 }
             }
         }
@@ -241,7 +242,22 @@ fn launch_of(cfg: &Config) -> Result<Launch, String> {
     let mut after = pairs("--set", &cfg.vassal_set);
     after.extend(pairs("--inherit", &cfg.vassals_inherit));
     after.extend(pairs("--include", &cfg.vassals_include));
-    Ok(Launch { exe, tyrant: cfg.emperor_tyrant, before, after })
+    Ok(Launch { exe, tyrant: cfg.emperor_tyrant, before, after, vassal_hooks: crate::hooks::as_vassal_lines() })
+}
+
+/// Starts a vassal, then the Emperor's as-emperor hooks for it.
+fn start_vassal(v: &mut Vassal, launch: &Launch) {
+    v.start(launch);
+    if matches!(v.state, State::Running) {
+        let _ = crate::hooks::run_in(crate::hooks::Phase::AsEmperor, Some(&v.name));
+    }
+}
+
+/// Sends a vassal its stop or reload signal, after the Emperor's hooks.
+fn tell(v: &Vassal, sig: i32) {
+    let phase = if sig == libc::SIGHUP { crate::hooks::Phase::EmperorReload } else { crate::hooks::Phase::EmperorStop };
+    let _ = crate::hooks::run_in(phase, Some(&v.name));
+    v.signal(sig);
 }
 
 /// Where an on-demand vassal's socket is: DIR/NAME.socket

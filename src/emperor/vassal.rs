@@ -65,6 +65,8 @@ pub struct Launch {
     /// and after it (--vassal-set, --vassals-include...).
     pub before: Vec<String>,
     pub after: Vec<String>,
+    /// The Emperor's as-vassal hooks, run by each vassal as it starts.
+    pub vassal_hooks: Option<String>,
 }
 
 impl Vassal {
@@ -107,6 +109,9 @@ impl Vassal {
         cmd.args(&l.before).arg(&self.path).args(&l.after);
         let stdin_socket = self.on_demand.as_ref().map(|(fd, _)| std::os::fd::AsRawFd::as_raw_fd(fd));
         cmd.env("OXWSGI_VASSAL", &self.name);
+        if let Some(lines) = &l.vassal_hooks {
+            cmd.env(crate::hooks::AS_VASSAL_ENV, lines);
+        }
         // systemd listens to the Emperor, not to its vassals.
         cmd.env_remove("NOTIFY_SOCKET");
         unsafe {

@@ -194,10 +194,15 @@ impl Action {
     }
 
     pub fn run(&self) -> Result<(), String> {
+        self.run_in(None)
+    }
+
+    /// `context`: UWSGI_HOOK_CONTEXT for commands (the Emperor's vassal).
+    pub fn run_in(&self, context: Option<&str>) -> Result<(), String> {
         let io = |what: &str, p: &Path, e: std::io::Error| format!("{} {}: {}", what, p.display(), e);
         match self {
             Action::Exec { command, safe } => {
-                let status = run_command(command)?;
+                let status = run_command_in(command, context)?;
                 if status != 0 && !safe {
                     return Err(format!("command \"{}\" exited with non-zero code: {}", command, status));
                 }
@@ -283,11 +288,18 @@ impl Action {
 /// Runs a command with the shell and waits: its status (128+N if killed
 /// by signal N). It starts with nothing blocked, whatever the caller holds.
 pub fn run_command(command: &str) -> Result<i32, String> {
+    run_command_in(command, None)
+}
+
+fn run_command_in(command: &str, context: Option<&str>) -> Result<i32, String> {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     let shells = SHELLS.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let shell = shells.into_iter().find(|s| s.is_file()).unwrap_or_else(|| PathBuf::from("/bin/sh"));
     let mut cmd = std::process::Command::new(&shell);
     cmd.arg("-c").arg(command);
+    if let Some(c) = context {
+        cmd.env("UWSGI_HOOK_CONTEXT", c);
+    }
     // SAFETY: only sigprocmask(2), async-signal-safe, between fork and exec.
     unsafe {
         cmd.pre_exec(|| {

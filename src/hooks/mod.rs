@@ -38,6 +38,15 @@ pub enum Phase {
     Accepting1Once,
     /// When the instance exits (not on a reload). Not fatal.
     AsUserAtexit,
+    /// The Emperor's: as it starts; after it starts a vassal; as it stops
+    /// or reloads one (not fatal: one vassal's hook never stops the
+    /// Emperor). UWSGI_HOOK_CONTEXT names the vassal, as in uWSGI.
+    EmperorStart,
+    AsEmperor,
+    EmperorStop,
+    EmperorReload,
+    /// In each vassal, first thing (the Emperor hands the lines over).
+    AsVassal,
 }
 
 /// Phase names as the options spell them (hook-NAME, exec-NAME), and
@@ -58,6 +67,11 @@ const PHASES: &[(Phase, &str, bool)] = &[
     (Phase::AcceptingOnce, "accepting-once", false),
     (Phase::Accepting1Once, "accepting1-once", false),
     (Phase::AsUserAtexit, "as-user-atexit", true),
+    (Phase::EmperorStart, "emperor-start", false),
+    (Phase::AsEmperor, "as-emperor", true),
+    (Phase::EmperorStop, "emperor-stop", false),
+    (Phase::EmperorReload, "emperor-reload", false),
+    (Phase::AsVassal, "as-vassal", true),
 ];
 
 impl Phase {
@@ -81,7 +95,7 @@ impl Phase {
     }
 
     fn fatal(self) -> bool {
-        self != Phase::AsUserAtexit
+        !matches!(self, Phase::AsUserAtexit | Phase::EmperorStart | Phase::AsEmperor | Phase::EmperorStop | Phase::EmperorReload)
     }
 
     /// The phases that run in the master process (or the lone worker).
@@ -100,6 +114,8 @@ pub struct Hook {
     pub text: String,
     pub private: bool,
     pub action: Action,
+    /// The option's value as given (handed to vassals for as-vassal).
+    pub source: String,
 }
 
 impl Hook {
@@ -107,7 +123,7 @@ impl Hook {
     pub fn parse(phase: Phase, exec: bool, value: &str) -> Result<Hook, String> {
         if exec {
             let action = Action::Exec { command: value.to_string(), safe: false };
-            return Ok(Hook { phase, exec, text: format!("exec:{}", value), private: false, action });
+            return Ok(Hook { phase, exec, text: format!("exec:{}", value), private: false, action, source: value.to_string() });
         }
         let Some((name, arg)) = value.split_once(':') else {
             return Err(format!("'{}' is not a hook: write action:argument (exec:COMMAND, mkdir:DIR, unix_signal:15 gracefully_kill_them_all...)", value));
@@ -123,7 +139,7 @@ impl Hook {
         if !phase.in_master() && matches!(action, Action::Putenv(_)) && phase != Phase::PostFork {
             return Err("putenv changes the environment, which a worker's threads may be reading once it accepts: use hook-post-fork".into());
         }
-        Ok(Hook { phase, exec, text: value.to_string(), private, action })
+        Ok(Hook { phase, exec, text: value.to_string(), private, action, source: value.to_string() })
     }
 }
 
@@ -148,7 +164,40 @@ pub fn set_respawned(respawned: bool) {
 /// Runs the phase's hooks; an error is a fatal hook's failure (the caller
 /// stops the instance, or the worker asks the master to).
 pub fn run(phase: Phase) -> Result<(), String> {
+    run_in(phase, None)
+}
+
+/// `run` for the Emperor's phases: `context` (the vassal) is given to
+/// commands as UWSGI_HOOK_CONTEXT.
+pub fn run_in(phase: Phase, context: Option<&str>) -> Result<(), String> {
     let hooks: Vec<Hook> = HOOKS.lock().unwrap_or_else(|e| e.into_inner()).iter().filter(|h| h.phase == phase).cloned().collect();
+    run_hooks(phase, &hooks, context)
+}
+
+/// The lines of the Emperor's as-vassal hooks, for a vassal's environment.
+pub const AS_VASSAL_ENV: &str = "OXWSGI_AS_VASSAL_HOOKS";
+
+pub fn as_vassal_lines() -> Option<String> {
+    let hooks = HOOKS.lock().unwrap_or_else(|e| e.into_inner());
+    let lines: Vec<String> =
+        hooks.iter().filter(|h| h.phase == Phase::AsVassal).map(|h| format!("{}\t{}", if h.exec { "exec" } else { "hook" }, h.source)).collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+/// In a vassal: runs what the Emperor's as-vassal hooks say, once.
+pub fn run_as_vassal() -> Result<(), String> {
+    let Some(lines) = std::env::var_os(AS_VASSAL_ENV) else { return Ok(()) };
+    // SAFETY: called at start-up, before any thread.
+    unsafe { std::env::remove_var(AS_VASSAL_ENV) };
+    let mut hooks = Vec::new();
+    for line in lines.to_string_lossy().lines() {
+        let (kind, text) = line.split_once('\t').unwrap_or(("hook", line));
+        hooks.push(Hook::parse(Phase::AsVassal, kind == "exec", text)?);
+    }
+    run_hooks(Phase::AsVassal, &hooks, std::env::var("OXWSGI_VASSAL").ok().as_deref())
+}
+
+fn run_hooks(phase: Phase, hooks: &[Hook], context: Option<&str>) -> Result<(), String> {
     if hooks.is_empty() {
         return Ok(());
     }
@@ -162,7 +211,7 @@ pub fn run(phase: Phase) -> Result<(), String> {
         } else {
             crate::logln!("oxwsgi: running \"{}\" ({})...", h.text, phase.name());
         }
-        if let Err(e) = h.action.run() {
+        if let Err(e) = h.action.run_in(context) {
             let what = if h.private { "a private hook".to_string() } else { format!("\"{}\"", h.text) };
             let msg = format!("{} {} ({}) failed: {}", if h.exec { "exec" } else { "hook" }, what, phase.name(), e);
             if phase.fatal() {
@@ -223,7 +272,7 @@ mod tests {
         // uWSGI has no exec-post-fork, and no hook-as-gateway here.
         assert_eq!(Phase::of_option("exec-post-fork"), None);
         assert_eq!(Phase::of_option("hook-as-gateway"), None);
-        assert_eq!(Phase::option_names().count(), 15 + 9);
+        assert_eq!(Phase::option_names().count(), 20 + 11);
     }
 
     #[test]

@@ -105,6 +105,8 @@ fn start(cfg: Config) -> Result<i32, String> {
     // longer have the rights to redo any of that.
     let reloaded = std::env::var_os(net::INHERIT_ENV).is_some();
     crate::hooks::configure(&cfg.hooks, reloaded);
+    // A vassal runs its Emperor's as-vassal hooks first.
+    crate::hooks::run_as_vassal()?;
     crate::hooks::set_shells(&cfg.binsh);
     crate::hooks::set_wait_timeouts(cfg.wait_for_fs_timeout, cfg.wait_for_socket_timeout);
     crate::hooks::run(Phase::Asap)?;
