@@ -136,6 +136,17 @@ def run_oxwsgi(*args, cwd=None, timeout=20, env=None):
     return subprocess.run([str(BIN)] + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=e)
 
 
+def world_readable_binary(d):
+    """A copy of the binary (and the extension it runs python3 with) in
+    `d`, so a master that dropped to nobody can execute itself again on a
+    reload wherever the checkout is."""
+    import shutil
+    for name in ("oxwsgi", "liboxwsgi_ext.so"):
+        shutil.copy(BIN.parent / name, d / name)
+        os.chmod(d / name, 0o755)
+    return d / "oxwsgi"
+
+
 def world_readable_dir(prefix):
     """A temp dir nginx's unprivileged workers can enter (pytest's own
     temp dirs are private to root)."""

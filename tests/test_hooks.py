@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 
-from conftest import APPS, free_port, run_oxwsgi, world_readable_dir
+from conftest import APPS, free_port, run_oxwsgi, world_readable_binary, world_readable_dir
 from test_http import get
 from test_master import pid_of, wait_for
 
@@ -43,7 +43,7 @@ def test_every_hook_point_runs_in_order_as_its_user(serve):
         for p in EXEC_PHASES:
             lines.append("exec-%s = echo exec-%s `id -u` >> %s" % (p, p, rec))
         (d / "hooks.ini").write_text("\n".join(lines) + "\n")
-        srv = serve("--ini", d / "hooks.ini", port=port)
+        srv = serve("--ini", d / "hooks.ini", port=port, binary=world_readable_binary(d))
         nobody = str(pwd.getpwnam("nobody").pw_uid)
         wait_for(lambda: len(records(rec)) >= 16, what="the start's hooks")
         got = records(rec)

@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 
-from conftest import APPS, free_port, run_oxwsgi, wait_port
+from conftest import APPS, free_port, run_oxwsgi, wait_port, world_readable_binary
 from test_http import get
 
 
@@ -217,7 +217,7 @@ def test_uid_gid_drop_privileges(serve):
         os.chmod(d / "who.py", 0o644)
         port = free_port()
         srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", d / "who.py", "--uid", "nobody", "--gid", "nogroup",
-                    "--master", "--processes", "2", port=port)
+                    "--master", "--processes", "2", port=port, binary=world_readable_binary(d))
         import pwd, grp
         want = "%d:%d" % (pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid)
         assert get(port, "/")[1].decode() == want, srv.read_log()
