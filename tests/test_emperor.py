@@ -8,6 +8,7 @@ import time
 from conftest import APPS, free_port, wait_port
 from test_http import get
 from test_master import wait_for
+from test_stats import read_to_end, stats_json
 
 
 def vassal_ini(port, processes=1, extra=""):
@@ -268,13 +269,7 @@ def uwsgi_get(sock, path="/pid"):
         s.settimeout(15)
         s.connect(str(sock))
         s.sendall(struct.pack("<BHB", 0, len(env), 0) + env)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return data.split(b"\r\n\r\n", 1)[1]
+        return read_to_end(s).split(b"\r\n\r\n", 1)[1]
 
 
 def test_on_demand_vassal_starts_at_its_first_connection(serve, tmp_path):
@@ -315,14 +310,7 @@ def test_vassal_set_include_pidfile_and_stats(serve, tmp_path):
     wait_for(lambda: len(pids_of(port)) == 3, what="three workers")
     assert json.loads(get(port, "/osenv?FROM_INCLUDE")[1])["value"] == "yes"
     assert int(pidfile.read_text()) == emperor.pid
-    with socket.create_connection(("127.0.0.1", stats_port), timeout=5) as s:
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    doc = json.loads(data)
+    doc = stats_json(("127.0.0.1", stats_port))
     assert doc["pid"] == emperor.pid and doc["emperor"] == [str(vdir)]
     [v] = doc["vassals"]
     assert v["id"] == "a.ini" and v["state"] == "running" and alive(v["pid"]) and v["born"] > 0

@@ -161,8 +161,11 @@ def test_pidfile2_and_logto2_are_written_after_the_privilege_drop(serve):
     d = world_readable_dir("oxwsgi-after-drop-")
     try:
         os.chown(d, pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid)
+        # The app is read after the drop: from where nobody can read it.
+        shutil.copy(SUITE, d / "suite.py")
+        os.chmod(d / "suite.py", 0o644)
         port = free_port()
-        srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, "--uid", "nobody", "--gid", "nogroup",
+        srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", d / "suite.py", "--uid", "nobody", "--gid", "nogroup",
                     "--pidfile2", d / "app.pid", "--logto2", d / "app.log", port=port)
         assert (d / "app.pid").read_text().strip() == str(srv.pid)
         assert os.stat(d / "app.pid").st_uid == pwd.getpwnam("nobody").pw_uid

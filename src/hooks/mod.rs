@@ -94,6 +94,11 @@ impl Phase {
         PHASES.iter().flat_map(|p| std::iter::once(format!("hook-{}", p.1)).chain(p.2.then(|| format!("exec-{}", p.1))))
     }
 
+    /// A phase of the Emperor (as-vassal included: the Emperor hands it on).
+    pub fn emperor(self) -> bool {
+        matches!(self, Phase::EmperorStart | Phase::AsEmperor | Phase::EmperorStop | Phase::EmperorReload | Phase::AsVassal)
+    }
+
     fn fatal(self) -> bool {
         !matches!(self, Phase::AsUserAtexit | Phase::EmperorStart | Phase::AsEmperor | Phase::EmperorStop | Phase::EmperorReload)
     }

@@ -163,14 +163,6 @@ struct Daemon {
     touched: Vec<Option<SystemTime>>,
 }
 
-/// What the master must do after a child exited.
-pub enum Reaped {
-    NotOurs,
-    Ours,
-    /// A control daemon died: stop the instance.
-    ControlDied(String),
-}
-
 pub struct Daemons {
     list: Vec<Daemon>,
     last_check: Instant,
@@ -212,22 +204,21 @@ impl Daemons {
     }
 
     /// A child exited: one of our plain daemons is respawned (unless the
-    /// instance is ending), a control one stops the instance.
-    pub fn reaped(&mut self, pid: i32, how: &str, ending: bool) -> Reaped {
-        let Some(d) = self.list.iter_mut().find(|d| d.pid == Some(pid) && d.spec.pidfile.is_none()) else {
-            // A smart daemon's first process (it daemonized): not tracked.
-            return if self.list.iter().any(|d| d.spec.pidfile.is_some()) { Reaped::Ours } else { Reaped::NotOurs };
-        };
+    /// instance is ending); a control one stops the instance (the reason
+    /// is returned). Other children (a smart daemon's first process) are
+    /// not tracked.
+    pub fn reaped(&mut self, pid: i32, how: &str, ending: bool) -> Option<String> {
+        let d = self.list.iter_mut().find(|d| d.pid == Some(pid) && d.spec.pidfile.is_none())?;
         d.pid = None;
         // What it left behind in its process group (the shell's children,
         // when the shell itself was killed) would run twice after a respawn.
         unsafe { libc::kill(-pid, d.spec.stop_signal) };
         if ending {
-            return Reaped::Ours;
+            return None;
         }
         crate::logln!("oxwsgi: [daemons] \"{}\" (pid: {}) exited ({})", d.spec.command, pid, how);
         if d.spec.control {
-            return Reaped::ControlDied(format!("the control daemon \"{}\" exited", d.spec.command));
+            return Some(format!("the control daemon \"{}\" exited", d.spec.command));
         }
         let quick = d.last_spawn.is_some_and(|t| t.elapsed() < Duration::from_secs(3));
         d.quick_deaths = if quick { d.quick_deaths + 1 } else { 0 };
@@ -236,7 +227,7 @@ impl Daemons {
             crate::logln!("oxwsgi: [daemons] throttling \"{}\" for {} seconds", d.spec.command, throttle);
         }
         d.respawn_at = Some(Instant::now() + Duration::from_secs(throttle));
-        Reaped::Ours
+        None
     }
 
     /// When the master must look again (a respawn is due).

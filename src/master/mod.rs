@@ -56,13 +56,7 @@ pub fn check_app_loads(cfg: &Config) -> Result<(), String> {
 /// nothing else (no socket, no hook, no pidfile).
 fn check_app(cfg: Config) -> i32 {
     let loaded = (|| -> Result<(), String> {
-        if let Some(dir) = &cfg.chdir {
-            std::env::set_current_dir(dir).map_err(|e| format!("--chdir {}: {}", dir.display(), e))?;
-        }
-        for (k, v) in &cfg.env {
-            // SAFETY: no thread runs yet.
-            unsafe { std::env::set_var(k, v) };
-        }
+        enter(&cfg)?;
         crate::python::interp::start(&cfg).map_err(|e| e.0)?;
         pyo3::Python::attach(|py| crate::python::loader::load_apps(py, &cfg.apps, &cfg.imports)).map(|_| ())
     })();
@@ -73,6 +67,22 @@ fn check_app(cfg: Config) -> i32 {
             1
         }
     }
+}
+
+/// --chdir, --env and --unenv: where the app starts and what it sees.
+fn enter(cfg: &Config) -> Result<(), String> {
+    if let Some(dir) = &cfg.chdir {
+        std::env::set_current_dir(dir).map_err(|e| format!("--chdir {}: {}", dir.display(), e))?;
+    }
+    for (k, v) in &cfg.env {
+        // SAFETY: no thread runs yet.
+        unsafe { std::env::set_var(k, v) };
+    }
+    for k in &cfg.unenv {
+        // SAFETY: no thread runs yet.
+        unsafe { std::env::remove_var(k) };
+    }
+    Ok(())
 }
 
 /// Runs a configured server to the end; returns the exit status.
@@ -146,17 +156,7 @@ fn start(cfg: Config) -> Result<i32, String> {
     if let Some(l) = cfg.logto.as_ref().filter(|_| !reloaded) {
         daemon::log_to(l)?;
     }
-    if let Some(dir) = &cfg.chdir {
-        std::env::set_current_dir(dir).map_err(|e| format!("--chdir {}: {}", dir.display(), e))?;
-    }
-    for (k, v) in &cfg.env {
-        // SAFETY: no thread runs yet.
-        unsafe { std::env::set_var(k, v) };
-    }
-    for k in &cfg.unenv {
-        // SAFETY: no thread runs yet.
-        unsafe { std::env::remove_var(k) };
-    }
+    enter(&cfg)?;
     let mut bound = net::bind_all(&cfg.listeners, &net::BindOptions::from_config(&cfg))?;
     bound.extend(stdin_socket);
     for b in &bound {

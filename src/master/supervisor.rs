@@ -416,7 +416,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                 Ok(st) => {
                     let Some(pid) = st.pid() else { break };
                     let Some(slot) = slots.iter_mut().find(|s| s.pid == Some(pid)) else {
-                        if let super::daemons::Reaped::ControlDied(why) = daemons.reaped(pid.as_raw(), &describe(st), ending.is_some()) {
+                        if let Some(why) = daemons.reaped(pid.as_raw(), &describe(st), ending.is_some()) {
                             ending = Some(wind_down(&cfg, &slots, MasterExit::Stop, &why));
                         }
                         continue;

@@ -524,9 +524,23 @@ impl Config {
             ch.initial = cheaper_initial.unwrap_or(min).clamp(min, c.processes);
             needs_master.get_or_insert("cheaper");
             c.cheaper = Some(ch);
-        } else if cheaper_initial.is_some() {
-            c.warnings.push("--cheaper-initial and the other cheaper options do nothing without --cheaper N".into());
+        } else if let Some(o) = opts.iter().find(|o| o.spec.name.starts_with("cheaper-")) {
+            c.warnings.push(format!("--{} does nothing without --cheaper N (the fewest workers)", o.spec.name));
         }
+        // Options of one kind of process given to the other: said, never
+        // silently ignored.
+        let emperor_only = |n: &str| {
+            n.starts_with("vassal") || (n.starts_with("emperor-") && n != "emperor") || matches!(crate::hooks::Phase::of_option(n), Some((p, _)) if p.emperor())
+        };
+        let instance_only = |n: &str| matches!(crate::hooks::Phase::of_option(n), Some((p, _)) if !p.emperor() && p != crate::hooks::Phase::Asap);
+        let misplaced = if c.emperor.is_some() {
+            opts.iter()
+                .find(|o| instance_only(o.spec.name))
+                .map(|o| format!("--{} is an instance's hook: the Emperor does not run it (put it in the vassals' configs)", o.spec.name))
+        } else {
+            opts.iter().find(|o| emperor_only(o.spec.name)).map(|o| format!("--{} does nothing without --emperor", o.spec.name))
+        };
+        c.warnings.extend(misplaced);
         if c.die_on_idle && c.idle == 0 {
             c.warnings.push("--die-on-idle does nothing without --idle N (the seconds without a request)".into());
         }

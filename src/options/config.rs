@@ -454,6 +454,18 @@ mod tests {
         }
     }
 
+    /// An option that would do nothing where it was given is said so.
+    #[test]
+    fn options_for_the_other_kind_of_process_warn() {
+        let warns = |args: &[&str]| cfg(args).warnings.join("\n");
+        assert!(warns(&["--cheaper-step", "2"]).contains("--cheaper-step does nothing without --cheaper N"));
+        assert!(warns(&["--emperor-stats", ":9000"]).contains("--emperor-stats does nothing without --emperor"));
+        assert!(warns(&["--hook-as-vassal", "print:x"]).contains("--hook-as-vassal does nothing without --emperor"));
+        assert!(warns(&["--emperor", "/tmp", "--hook-post-fork", "print:x"]).contains("the Emperor does not run it"));
+        assert!(!warns(&["--emperor", "/tmp", "--hook-asap", "print:x", "--vassal-set", "a=b"]).contains("does"));
+        assert!(!warns(&["--processes", "3", "--cheaper", "1", "--cheaper-step", "2"]).contains("does nothing"));
+    }
+
     #[test]
     fn malformed_values() {
         for (args, want) in [
