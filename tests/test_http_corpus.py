@@ -1,4 +1,4 @@
-"""Every case of http_corpus.py, in three split patterns: all at once, in
+"""Every case of http_corpus.py, on --http and --http-socket, in three split patterns: all at once, in
 two halves, and byte by byte. A differential test of the parser as the
 network sees it, not as a unit test calls it."""
 import json
@@ -13,11 +13,11 @@ from http_corpus import CASES
 SPLITS = ["whole", "halves", "bytes"]
 
 
-@pytest.fixture(scope="module")
-def server():
+@pytest.fixture(scope="module", params=["--http", "--http-socket"])
+def server(request):
     from conftest import Server
     port = free_port()
-    s = Server(["--http", "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--buffer-size", "8192",
+    s = Server([request.param, "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--buffer-size", "8192",
                 "--http-max-headers", "50", "--limit-post", "100000", "--disable-logging"])
     wait_port(port, proc=s)
     yield port, s

@@ -78,22 +78,7 @@ pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars, max_headers: 
     vars.clear();
     vars.push(b"REQUEST_METHOD", method.as_bytes());
     vars.push(b"REQUEST_URI", target.as_bytes());
-    // Absolute-form (RFC 9112 3.2.2): the path comes from the path alone.
-    let origin_form = if target.starts_with('/') {
-        target
-    } else {
-        match target.find("://") {
-            Some(i) => match target[i + 3..].find('/') {
-                Some(j) => &target[i + 3 + j..],
-                None => "/",
-            },
-            None => target,
-        }
-    };
-    let (path, query) = match origin_form.split_once('?') {
-        Some((p, q)) => (p, q),
-        None => (origin_form, ""),
-    };
+    let super::target::Target { path, query, authority } = super::target::split(method, target)?;
     if memchr::memchr(b'%', path.as_bytes()).is_none() {
         vars.push(b"PATH_INFO", path.as_bytes());
     } else {
@@ -113,6 +98,8 @@ pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars, max_headers: 
 
     let mut content_length: Option<u64> = None;
     let mut chunked = false;
+    let mut te_seen = false;
+    let mut other_coding = false;
     let mut conn_close = false;
     let mut conn_keep_alive = false;
     let mut expect_continue = false;
@@ -135,10 +122,14 @@ pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars, max_headers: 
             continue;
         }
         if name.eq_ignore_ascii_case("transfer-encoding") {
-            for coding in value.split(|&c| c == b',').map(trim) {
-                if coding.is_empty() {
-                    continue;
-                }
+            te_seen = true;
+            // Empty list elements are ignored (RFC 9110 5.6.1), but a line
+            // with no coding at all is refused: a peer that drops it would
+            // frame the body differently.
+            if value.split(|&c| c == b',').all(|c| trim(c).is_empty()) {
+                return Err(bad("empty Transfer-Encoding"));
+            }
+            for coding in value.split(|&c| c == b',').map(trim).filter(|c| !c.is_empty()) {
                 if chunked {
                     // RFC 9112 6.1: chunked must be the final coding, and only once.
                     return Err(bad("chunked is not the last transfer coding"));
@@ -146,7 +137,7 @@ pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars, max_headers: 
                 if coding.eq_ignore_ascii_case(b"chunked") {
                     chunked = true;
                 } else {
-                    return Err(HttpError { status: "501 Not Implemented", reason: "unsupported Transfer-Encoding" });
+                    other_coding = true;
                 }
             }
             continue;
@@ -186,12 +177,35 @@ pub fn parse_request(buf: &[u8], conn: &ConnInfo, vars: &mut Vars, max_headers: 
         }
     }
     join_repeats(vars, &repeats);
-    if chunked && content_length.is_some() {
-        // RFC 9112 6.3: a request with both is a smuggling attempt.
-        return Err(bad("both Content-Length and Transfer-Encoding"));
+    if te_seen {
+        // RFC 9112 6.3: a request whose last coding is not chunked has no
+        // reliable length, and one with both is a smuggling attempt.
+        if !chunked {
+            return Err(bad("Transfer-Encoding that does not end in chunked"));
+        }
+        if content_length.is_some() {
+            return Err(bad("both Content-Length and Transfer-Encoding"));
+        }
+        // RFC 9112 6.1: in HTTP/1.0 the framing is faulty; nothing between
+        // an old client and us can be trusted to have framed it the same.
+        if !http11 {
+            return Err(bad("Transfer-Encoding in an HTTP/1.0 request"));
+        }
+        if other_coding {
+            return Err(HttpError { status: "501 Not Implemented", reason: "unsupported Transfer-Encoding" });
+        }
     }
     if http11 && host.is_none() {
         return Err(bad("HTTP/1.1 request without Host"));
+    }
+    // RFC 9112 3.2.2: an absolute-form target's authority replaces Host.
+    if let Some(auth) = authority {
+        let existing = vars.iter().position(|(k, _)| k == b"HTTP_HOST");
+        match existing {
+            Some(i) => vars.set_at(i, auth.as_bytes()),
+            None => vars.push(b"HTTP_HOST", auth.as_bytes()),
+        }
+        host = Some(auth.as_bytes());
     }
     let server_name = host.map(strip_port).unwrap_or(conn.server_name);
     vars.push(b"SERVER_NAME", server_name);
@@ -537,6 +551,14 @@ mod tests {
         assert_eq!(get(&v, "PATH_INFO"), Some("/p"));
         assert_eq!(get(&v, "QUERY_STRING"), Some("q=1"));
         assert_eq!(get(&v, "HTTP_X_FORWARDED_FOR"), None);
+        // The target's authority replaces Host (RFC 9112 3.2.2).
+        assert_eq!(get(&v, "HTTP_HOST"), Some("evil"));
+        assert_eq!(get(&v, "SERVER_NAME"), Some("evil"));
+        let (_, v) = parse("GET http://h:81?a=1 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap().unwrap();
+        assert_eq!((get(&v, "PATH_INFO"), get(&v, "QUERY_STRING"), get(&v, "HTTP_HOST")), (Some("/"), Some("a=1"), Some("h:81")));
+        // A list of equal lengths is one length (RFC 9110 8.6).
+        let (r, v) = parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n").unwrap().unwrap();
+        assert_eq!((r.framing, get(&v, "CONTENT_LENGTH")), (Framing::Length(5), Some("5")));
     }
 
     #[test]
@@ -546,7 +568,14 @@ mod tests {
             ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", "400"),
             ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n", "400"),
             ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "400"),
-            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "501"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "400"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "501"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n\r\n", "400"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\nContent-Length: 1\r\n\r\n", "400"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n", "400"),
+            ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", "400"),
+            ("GET foo/bar HTTP/1.1\r\nHost: x\r\n\r\n", "400"),
+            ("GET /a#b HTTP/1.1\r\nHost: x\r\n\r\n", "400"),
             ("GET / HTTP/1.1\r\nHost : x\r\n\r\n", "400"),
             ("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", "400"),
             ("GET / HTTP/1.1\nHost: x\n\n", "400"),
@@ -610,6 +639,30 @@ mod tests {
             // One look at the first piece, one parse of the whole head: not
             // one per read.
             assert!(parses <= 2, "step {step}: {parses} parses");
+        }
+    }
+
+    /// Targets and Transfer-Encoding are judged the same wherever the
+    /// reads cut the head.
+    #[test]
+    fn framing_and_target_rules_hold_at_every_split() {
+        for (raw, want) in [
+            (&b"GET http://h?a=1 HTTP/1.1\r\nHost: x\r\n\r\n"[..], None),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: , chunked\r\n\r\n", None),
+            (b"GET foo/bar HTTP/1.1\r\nHost: x\r\n\r\n", Some("request target is neither a path nor an absolute URI")),
+            (b"PUT s://]ufd/: HTTP/1.1\r\nHost: x\r\n\r\n", Some("absolute-form target that is not an http(s) URI")),
+            (b"GET /a?b#c HTTP/1.1\r\nHost: x\r\n\r\n", Some("fragment in request target")),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\nContent-Length: 5\r\n\r\n", Some("empty Transfer-Encoding")),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", Some("Transfer-Encoding that does not end in chunked")),
+            (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", Some("Transfer-Encoding in an HTTP/1.0 request")),
+        ] {
+            for step in 1..=raw.len() {
+                let (r, _) = scan_in_pieces(raw, step);
+                match want {
+                    None => assert!(matches!(r, Ok(Some(_))), "{:?} step {step}: {r:?}", String::from_utf8_lossy(raw)),
+                    Some(want) => assert_eq!(r.unwrap_err().reason, want, "{:?} step {step}", String::from_utf8_lossy(raw)),
+                }
+            }
         }
     }
 

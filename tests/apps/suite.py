@@ -53,7 +53,8 @@ def application(environ, start_response):
         body = inp.read()
         start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
         return [body]
-    if path.startswith("/environ"):
+    # A target with no path (absolute-form "http://host?q") reaches "/".
+    if path.startswith("/environ") or environ.get("QUERY_STRING", "").startswith("as=environ"):
         if "mutate" in environ.get("QUERY_STRING", ""):
             # An app may change its environ; the next request must not see it.
             environ["HTTP_HOST"] = "mutated"
