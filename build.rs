@@ -62,8 +62,15 @@ fn link_libpython(exe: &str) {
         for a in &args {
             println!("cargo:rustc-link-arg={}", a);
         }
-    } else {
+    } else if want_shared {
+        // Asked for (the fuzz targets): a link-lib, which reaches the
+        // crates that depend on this one.
         println!("cargo:rustc-link-search=native={}", libdir);
         println!("cargo:rustc-link-lib=dylib=python{}", ldversion);
+    } else {
+        // No archive: the shared library, for our own binaries only, so the
+        // extension in ext/ still carries no libpython.
+        println!("cargo:rustc-link-arg=-L{}", libdir);
+        println!("cargo:rustc-link-arg=-lpython{}", ldversion);
     }
 }

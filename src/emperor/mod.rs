@@ -242,7 +242,8 @@ fn launch_of(cfg: &Config) -> Result<Launch, String> {
     let mut after = pairs("--set", &cfg.vassal_set);
     after.extend(pairs("--inherit", &cfg.vassals_inherit));
     after.extend(pairs("--include", &cfg.vassals_include));
-    Ok(Launch { exe, tyrant: cfg.emperor_tyrant, before, after, vassal_hooks: crate::hooks::as_vassal_lines() })
+    let prefix = if cfg.binary_path.is_none() { crate::python::host::command_prefix().to_vec() } else { Vec::new() };
+    Ok(Launch { exe, prefix, tyrant: cfg.emperor_tyrant, before, after, vassal_hooks: crate::hooks::as_vassal_lines() })
 }
 
 /// Starts a vassal, then the Emperor's as-emperor hooks for it.

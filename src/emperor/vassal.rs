@@ -59,6 +59,8 @@ pub struct Vassal {
 /// How a vassal runs: the Emperor's binary, and what it adds to the config.
 pub struct Launch {
     pub exe: PathBuf,
+    /// `-m oxwsgi` when exe is the python of an installed wheel.
+    pub prefix: Vec<String>,
     /// --emperor-tyrant: each vassal runs as its file's owner.
     pub tyrant: bool,
     /// Arguments before the vassal's file (--vassals-include-before...)
@@ -92,6 +94,7 @@ impl Vassal {
 
     pub fn start(&mut self, l: &Launch) {
         let mut cmd = Command::new(&l.exe);
+        cmd.args(&l.prefix);
         if l.tyrant {
             use std::os::unix::fs::MetadataExt;
             match std::fs::metadata(&self.path) {

@@ -24,8 +24,8 @@ const CHECK_APP_ENV: &str = "OXWSGI_CHECK_APP";
 /// deploy never replaces working workers. The master waits for it; the
 /// workers serve meanwhile.
 pub fn check_app_loads(cfg: &Config) -> Result<(), String> {
-    let exe = crate::python::host::binary_for(cfg).map_err(|e| format!("cannot find our own binary: {}", e))?;
-    let mut cmd = std::process::Command::new(&exe);
+    let mut cmd = crate::python::host::command_for(cfg).map_err(|e| format!("cannot find our own binary: {}", e))?;
+    let exe = PathBuf::from(cmd.get_program());
     cmd.args(&cfg.argv).env(CHECK_APP_ENV, "1").stdin(std::process::Stdio::null());
     // SAFETY: only sigprocmask(2) between fork and exec: the app it imports
     // must not inherit the signals the master holds.
@@ -377,9 +377,11 @@ fn cleanup(cfg: &Config, bound: &[net::Bound]) {
 fn reexec(cfg: &Config, bound: &[net::Bound]) -> ! {
     net::prepare_inherit(bound);
     crate::log::master::finish();
-    let exe = crate::python::host::binary_for(cfg).unwrap_or_else(|_| "oxwsgi".into());
-    crate::logln!("oxwsgi: reloading: executing {} again", exe.display());
-    let err = std::os::unix::process::CommandExt::exec(std::process::Command::new(&exe).args(&cfg.argv));
+    let mut cmd = crate::python::host::command_for(cfg).unwrap_or_else(|_| std::process::Command::new("oxwsgi"));
+    let exe = PathBuf::from(cmd.get_program());
+    let prefix: Vec<String> = cmd.get_args().map(|a| format!(" {}", a.to_string_lossy())).collect();
+    crate::logln!("oxwsgi: reloading: executing {}{} again", exe.display(), prefix.concat());
+    let err = std::os::unix::process::CommandExt::exec(cmd.args(&cfg.argv));
     crate::logln!("oxwsgi: reload failed, cannot execute {}: {}", exe.display(), err);
     std::process::exit(1);
 }

@@ -163,6 +163,6 @@ pub fn install(py: Python<'_>, m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     m.add("post_fork_hook", py.None())?;
     let globals = PyDict::new(py);
-    globals.set_item("SOURCE", include_str!("uwsgidecorators.py"))?;
+    globals.set_item("SOURCE", include_str!("../../python/uwsgidecorators.py"))?;
     py.run(FINDER, Some(&globals), None)
 }

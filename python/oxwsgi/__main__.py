@@ -1,0 +1,3 @@
+from oxwsgi import main
+
+main()
