@@ -198,7 +198,7 @@ def test_emperor_uid_gid_as_in_the_tutorial(serve):
         (tdir / "owned.ini").write_text("[uwsgi]\nhttp = 127.0.0.1:%d\nwsgi-file = %s\n" % (port2, _who_app(d)))
         nobody = pwd.getpwnam("nobody")
         os.chown(tdir / "owned.ini", nobody.pw_uid, nobody.pw_gid)
-        tyrant = serve("--emperor", "%s/owned*.ini" % tdir, "--emperor-tyrant")
+        tyrant = serve("--emperor", "%s/owned*.ini" % tdir, "--emperor-tyrant", binary=binary)
         wait_port(port2, proc=tyrant)
         assert get(port2, "/")[1].decode() == "%d:%d" % (nobody.pw_uid, nobody.pw_gid)
     finally:

@@ -10,6 +10,7 @@
 //! are gone.
 
 mod stats;
+pub mod tyrant;
 mod vassal;
 
 use crate::options::Config;
@@ -243,7 +244,12 @@ fn launch_of(cfg: &Config) -> Result<Launch, String> {
     after.extend(pairs("--inherit", &cfg.vassals_inherit));
     after.extend(pairs("--include", &cfg.vassals_include));
     let prefix = if cfg.binary_path.is_none() { crate::python::host::command_prefix().to_vec() } else { Vec::new() };
-    Ok(Launch { exe, prefix, tyrant: cfg.emperor_tyrant, before, after, vassal_hooks: crate::hooks::as_vassal_lines() })
+    let tyrant = cfg.emperor_tyrant.then_some(tyrant::Rules {
+        nofollow: cfg.emperor_tyrant_nofollow,
+        initgroups: cfg.emperor_tyrant_initgroups,
+        min_id: cfg.emperor_tyrant_min_id,
+    });
+    Ok(Launch { exe, prefix, tyrant, before, after, vassal_hooks: crate::hooks::as_vassal_lines() })
 }
 
 /// Starts a vassal, then the Emperor's as-emperor hooks for it.

@@ -62,7 +62,7 @@ pub struct Launch {
     /// `-m oxwsgi` when exe is the python of an installed wheel.
     pub prefix: Vec<String>,
     /// --emperor-tyrant: each vassal runs as its file's owner.
-    pub tyrant: bool,
+    pub tyrant: Option<super::tyrant::Rules>,
     /// Arguments before the vassal's file (--vassals-include-before...)
     /// and after it (--vassal-set, --vassals-include...).
     pub before: Vec<String>,
@@ -95,19 +95,21 @@ impl Vassal {
     pub fn start(&mut self, l: &Launch) {
         let mut cmd = Command::new(&l.exe);
         cmd.args(&l.prefix);
-        if l.tyrant {
-            use std::os::unix::fs::MetadataExt;
-            match std::fs::metadata(&self.path) {
-                Ok(m) => {
-                    cmd.arg("--uid").arg(m.uid().to_string()).arg("--gid").arg(m.gid().to_string());
+        // Decided before the fork: the child only makes the system calls.
+        let identity = match &l.tyrant {
+            Some(rules) => match super::tyrant::identity(&self.path, rules) {
+                Ok(id) => {
+                    cmd.env(super::tyrant::VASSAL_ENV, format!("uid {}, gid {}", id.uid, id.gid));
+                    Some(id)
                 }
                 Err(e) => {
-                    crate::logln!("oxwsgi emperor: vassal {}: cannot read its owner ({}), not starting it", self.name, e);
+                    crate::logln!("oxwsgi emperor: [emperor-tyrant] vassal {} refused: {}", self.name, e);
                     self.state = State::Broken(Instant::now() + Duration::from_secs(60));
                     return;
                 }
-            }
-        }
+            },
+            None => None,
+        };
         // A bare file argument: its extension tells oxwsgi its format.
         cmd.args(&l.before).arg(&self.path).args(&l.after);
         let stdin_socket = self.on_demand.as_ref().map(|(fd, _)| std::os::fd::AsRawFd::as_raw_fd(fd));
@@ -137,7 +139,11 @@ impl Vassal {
                 if let Some(fd) = stdin_socket {
                     libc::dup2(fd, 0);
                 }
-                Ok(())
+                // Tyrant: the vassal is its owner before our binary runs.
+                match &identity {
+                    Some(id) => super::tyrant::become_(id),
+                    None => Ok(()),
+                }
             });
         }
         match cmd.spawn() {

@@ -150,6 +150,7 @@ fn start(cfg: Config) -> Result<i32, String> {
     if cfg.listeners.is_empty() && stdin_socket.is_none() {
         return Err("no socket configured: give --http :8000, --http-socket ADDR or --socket ADDR (for nginx uwsgi_pass)".into());
     }
+    crate::emperor::tyrant::refuse_ids_in_vassal(cfg.uid.as_deref(), cfg.gid.as_deref())?;
     if let Some(d) = cfg.daemonize.as_ref().filter(|_| !reloaded) {
         daemon::daemonize(d)?;
     }
