@@ -221,3 +221,46 @@ def test_full_disk_while_spooling_gives_507(serve, tmp_path):
         if srv is not None:
             srv.stop()
         subprocess.run(["umount", str(tmpfs)])
+
+
+def uwsgi_packet(path):
+    import struct
+    pairs = [(b"REQUEST_METHOD", b"GET"), (b"PATH_INFO", path), (b"REQUEST_URI", path), (b"SERVER_PROTOCOL", b"HTTP/1.1"),
+             (b"SERVER_NAME", b"x"), (b"SERVER_PORT", b"80"), (b"QUERY_STRING", b"")]
+    body = b"".join(struct.pack("<H", len(k)) + k + struct.pack("<H", len(v)) + v for k, v in pairs)
+    return struct.pack("<BHB", 0, len(body), 0) + body
+
+
+@pytest.mark.parametrize("proto", ["--http-socket", "--socket"])
+def test_a_panic_costs_only_its_connection(serve, proto):
+    """A request that hits a panic in the connection code (the test hook
+    OXWSGI_TEST_PANIC_PATH) closes that connection with a log line naming
+    it; the worker, its other connections and its accept loop go on."""
+    port = free_port()
+    srv = serve(proto, "127.0.0.1:%d" % port, "--wsgi-file", APPS / "suite.py", "--master", "--processes", "1",
+                env={"OXWSGI_TEST_PANIC_PATH": "/boom"}, port=port)
+    if proto == "--http-socket":
+        pid = pid_of(port)
+        # A keep-alive connection in the middle of its life, then the panic.
+        other = socket.create_connection(("127.0.0.1", port))
+        other.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"200 OK" in other.recv(65536)
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"GET /boom?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert recv_all(s, 5) == b""
+        srv.wait_log("a panic while serving a connection (request: 127.0.0.1: GET /boom?x=1)")
+        other.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"200 OK" in other.recv(65536)
+        other.close()
+        assert pid_of(port) == pid
+    else:
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port)) as s:
+                s.sendall(uwsgi_packet(b"/boom"))
+                assert recv_all(s, 5) == b""
+        srv.wait_log("(request: 127.0.0.1: GET /boom)")
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(uwsgi_packet(b"/pid"))
+            assert b"200 OK" in recv_all(s, 5)
+    assert "died" not in srv.read_log() and srv.poll() is None
+    assert srv.read_log().count("spawned worker 1") == 1

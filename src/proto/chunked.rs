@@ -173,7 +173,7 @@ impl ChunkedDecoder {
                     }
                     self.state = Done;
                 }
-                Done => unreachable!(),
+                Done => break,
             }
             i += 1;
         }

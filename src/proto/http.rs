@@ -340,7 +340,7 @@ fn parse_content_length(v: &[u8]) -> Result<u64, HttpError> {
         if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
             return Err(bad("invalid Content-Length"));
         }
-        let n: u64 = std::str::from_utf8(part).unwrap().parse().map_err(|_| bad("invalid Content-Length"))?;
+        let n = super::vars::parse_decimal(part).ok_or(bad("invalid Content-Length"))?;
         if result.is_some_and(|r| r != n) {
             return Err(bad("conflicting Content-Length values"));
         }

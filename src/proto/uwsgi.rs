@@ -80,8 +80,7 @@ pub fn parse_vars(data: &[u8], vars: &mut Vars) -> Result<(), UwsgiError> {
 pub fn content_length(vars: &Vars) -> Result<u64, UwsgiError> {
     match vars.get(b"CONTENT_LENGTH") {
         None | Some(b"") => Ok(0),
-        Some(v) if v.len() <= 19 && v.iter().all(u8::is_ascii_digit) => std::str::from_utf8(v).unwrap().parse().map_err(|_| UwsgiError::BadContentLength),
-        Some(_) => Err(UwsgiError::BadContentLength),
+        Some(v) => super::vars::parse_decimal(v).ok_or(UwsgiError::BadContentLength),
     }
 }
 

@@ -102,6 +102,15 @@ impl Vars {
     }
 }
 
+/// A non-negative decimal of at most 19 digits (Content-Length), without
+/// a sign, spaces or overflow; None otherwise.
+pub fn parse_decimal(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 19 {
+        return None;
+    }
+    v.iter().try_fold(0u64, |n, &c| if c.is_ascii_digit() { n.checked_mul(10)?.checked_add(u64::from(c - b'0')) } else { None })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +133,14 @@ mod tests {
         v.remove(b"A");
         assert_eq!(v.get(b"A"), None);
         assert_eq!(v.iter().map(|(k, _)| k.to_vec()).collect::<Vec<_>>(), vec![b"HTTP_X".to_vec(), b"B".to_vec()]);
+    }
+
+    #[test]
+    fn decimals() {
+        assert_eq!(parse_decimal(b"0"), Some(0));
+        assert_eq!(parse_decimal(b"1234567890123456789"), Some(1234567890123456789));
+        for bad in [&b""[..], b"+1", b"-1", b" 1", b"1a", b"12345678901234567890", b"\xff"] {
+            assert_eq!(parse_decimal(bad), None, "{:?}", bad);
+        }
     }
 }

@@ -48,6 +48,8 @@ pub struct Peer {
     pub port: Vec<u8>,
     pub server_name: Vec<u8>,
     pub server_port: Vec<u8>,
+    /// Its last request line, for the log if serving it panics.
+    pub trace: Rc<super::contain::Trace>,
 }
 
 /// What a connection's requests share, made on its first request.
@@ -558,6 +560,19 @@ async fn take_proxy_line(s: &mut Stream, buf: &mut BytesMut, peer: &mut Peer, sh
     }
 }
 
+/// Remembers the request line for the log if serving it panics
+/// (contain.rs); and the test hook that makes one panic on purpose.
+fn note_request(sh: &Shared, peer: &Peer, vars: &Vars) {
+    let method = vars.get(b"REQUEST_METHOD").unwrap_or(b"");
+    let uri = vars.get(b"REQUEST_URI").or(vars.get(b"PATH_INFO")).unwrap_or(b"");
+    peer.trace.note(&peer.addr, method, uri);
+    if let Some(p) = &sh.panic_path
+        && vars.get(b"PATH_INFO") == Some(p.as_slice())
+    {
+        panic!("{} asked for a panic at {}", super::PANIC_PATH_ENV, String::from_utf8_lossy(p));
+    }
+}
+
 pub async fn serve_http(mut s: Stream, mut peer: Peer, sh: Rc<Shared>, ticket: Ticket) {
     let mut fresh = Fresh::new(ticket, &sh);
     let mut buf = BytesMut::with_capacity(8192);
@@ -631,6 +646,7 @@ pub async fn serve_http(mut s: Stream, mut peer: Peer, sh: Rc<Shared>, ticket: T
                 }
             }
         };
+        note_request(&sh, &peer, &vars);
         fresh.arrived();
         let started = sh.timed.then(Instant::now);
         bytes::Buf::advance(&mut buf, req.head_len);
@@ -755,6 +771,7 @@ pub async fn serve_uwsgi(mut s: Stream, peer: Peer, sh: Rc<Shared>, ticket: Tick
     if vars.get(b"PATH_INFO").is_none() {
         vars.push(b"PATH_INFO", b"/");
     }
+    note_request(&sh, &peer, &vars);
     let http11 = vars.get(b"SERVER_PROTOCOL") != Some(b"HTTP/1.0");
     let is_head = vars.get(b"REQUEST_METHOD") == Some(b"HEAD");
     let framing = if cl == 0 { Framing::None } else { Framing::Length(cl) };

@@ -8,6 +8,7 @@ pub mod admission;
 pub mod balance;
 mod body;
 mod conn;
+mod contain;
 pub mod harakiri;
 pub mod pool;
 mod respond;
@@ -54,7 +55,14 @@ pub struct Shared {
     pub log_any: bool,
     /// --log-format, compiled.
     pub log_format: Option<crate::log::format::LogFormat>,
+    /// The test hook PANIC_PATH_ENV names (None unless it is set).
+    pub panic_path: Option<Vec<u8>>,
 }
+
+/// A test hook: a request for this PATH_INFO panics inside the connection
+/// code, so a test can show that the panic costs that connection only
+/// (contain.rs). Unset, it costs one comparison of an Option per request.
+pub const PANIC_PATH_ENV: &str = "OXWSGI_TEST_PANIC_PATH";
 
 impl Shared {
     /// Counts a finished request; past --max-requests the worker retires
@@ -243,6 +251,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             timed,
             log_any,
             log_format,
+            panic_path: std::env::var_os(PANIC_PATH_ENV).map(|p| std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec()),
         });
         let local = tokio::task::LocalSet::new();
         let how = local.block_on(&rt, serve(sh, listen, ready));
@@ -408,9 +417,15 @@ async fn accept_loop(sh: Rc<Shared>, acceptor: accept::Acceptor, sockets: Vec<So
                     Some(ip) => ip.clone(),
                     None => sock.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.ip().to_string()).unwrap_or_default().into_bytes(),
                 };
-                conn::Peer { addr: addr.ip().to_string().into_bytes(), port: addr.port().to_string().into_bytes(), server_name, server_port: si.port.clone() }
+                conn::Peer {
+                    addr: addr.ip().to_string().into_bytes(),
+                    port: addr.port().to_string().into_bytes(),
+                    server_name,
+                    server_port: si.port.clone(),
+                    trace: Default::default(),
+                }
             }
-            None => conn::Peer { addr: Vec::new(), port: Vec::new(), server_name: si.name.clone(), server_port: Vec::new() },
+            None => conn::Peer { addr: Vec::new(), port: Vec::new(), server_name: si.name.clone(), server_port: Vec::new(), trace: Default::default() },
         };
         // Taken before anything can wait (the acceptor checked the room).
         let ticket = sh.admission.take();
@@ -521,16 +536,22 @@ async fn run_conn(sh: &Rc<Shared>, s: Stream, peer: conn::Peer, proto: Proto, ti
     balance::opened();
     let guard = ConnGuard(sh.clone());
     let sh = sh.clone();
-    let mut conn = Box::pin(async move {
-        let _guard = guard;
-        match proto {
-            Proto::Http => conn::serve_http(s, peer, sh, ticket).await,
-            Proto::Uwsgi => conn::serve_uwsgi(s, peer, sh, ticket).await,
-        }
-    });
+    let trace = peer.trace.clone();
+    let who = (sh.worker_id, sh.pid);
+    let mut conn = contain::Contained::new(
+        async move {
+            let _guard = guard;
+            match proto {
+                Proto::Http => conn::serve_http(s, peer, sh, ticket).await,
+                Proto::Uwsgi => conn::serve_uwsgi(s, peer, sh, ticket).await,
+            }
+        },
+        trace,
+        who,
+    );
     // Polled with the accept loop's waker: a wake-up it registers there is
     // spurious for the loop, and the task's first poll registers its own.
-    if poll_once(conn.as_mut()).await.is_pending() {
+    if poll_once(std::pin::Pin::new(&mut conn)).await.is_pending() {
         tokio::task::spawn_local(conn);
     }
 }

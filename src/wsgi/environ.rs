@@ -139,6 +139,9 @@ impl EnvironCtx {
         for (k, v) in vars.iter() {
             if k == b"PATH_INFO" {
                 if let Some(n) = script_name_len {
+                    // n was measured on the first PATH_INFO; a packet may
+                    // repeat the variable with a shorter value.
+                    let n = n.min(v.len());
                     env.set_item(self.k_script_name.bind(py), latin1(py, &v[..n]))?;
                     env.set_item(self.k_path_info.bind(py), latin1(py, &v[n..]))?;
                     continue;
