@@ -175,6 +175,50 @@ def test_pidfile2_and_logto2_are_written_after_the_privilege_drop(serve):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_privilege_order_as_uwsgi_defines_it(serve):
+    """As root with --uid/--gid: the unix socket is bound, chowned and
+    chmodded as root (in a directory only root may write), pidfile and
+    logto are opened before the drop (root's), daemonize2 after it
+    (nobody's); without --uid the app runs as root, with a warning."""
+    nobody, nogroup = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
+    d = world_readable_dir("oxwsgi-order-")
+    try:
+        shutil.copy(SUITE, d / "suite.py")
+        os.chmod(d / "suite.py", 0o644)
+        rootonly = d / "root-only"
+        rootonly.mkdir(mode=0o755)
+        mine = d / "nobodys"
+        mine.mkdir()
+        os.chown(mine, nobody, nogroup)
+        sock = rootonly / "app.sock"
+        port = free_port()
+        r = run_oxwsgi("--http-socket", "127.0.0.1:%d" % port, "--socket", sock, "--chown-socket", "nobody:nogroup", "--chmod-socket", "660",
+                       "--wsgi-file", d / "suite.py", "--uid", "nobody", "--gid", "nogroup", "--master",
+                       "--pidfile", rootonly / "before.pid", "--logto", rootonly / "before.log",
+                       "--daemonize2", mine / "after.log", "--pidfile2", mine / "after.pid")
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: (mine / "after.pid").exists() and (mine / "after.pid").read_text().strip(), what="--pidfile2")
+        pid = int((mine / "after.pid").read_text())
+        try:
+            wait_port(port)
+            st = os.stat(sock)
+            assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (nobody, nogroup, 0o660)
+            for f in ("before.pid", "before.log"):
+                assert os.stat(rootonly / f).st_uid == 0, f
+            assert os.stat(mine / "after.log").st_uid == nobody
+            assert jget(port, "/limits")["uid"] == nobody
+            with open("/proc/%d/status" % pid) as f:
+                assert [l for l in f if l.startswith("Uid:")][0].split()[1:] == [str(nobody)] * 4
+        finally:
+            os.kill(pid, signal.SIGINT)
+            wait_for(lambda: not os.path.exists("/proc/%d" % pid), what="the instance to stop")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, port=port)
+    assert "*** WARNING: the app runs as root; give --uid and --gid to drop privileges after binding ***" in srv.read_log()
+
+
 def test_master_as_root_drops_only_the_workers(serve):
     d = world_readable_dir("oxwsgi-mar-")
     try:
