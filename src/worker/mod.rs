@@ -9,6 +9,8 @@ pub mod balance;
 mod body;
 mod conn;
 mod contain;
+#[doc(hidden)]
+pub mod drive;
 pub mod harakiri;
 pub mod pool;
 mod respond;
