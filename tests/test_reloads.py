@@ -6,7 +6,7 @@ import signal
 import threading
 import time
 
-from conftest import free_port
+from conftest import free_port, wait_port
 from test_http import get
 from test_master import wait_for
 
@@ -141,3 +141,70 @@ def test_a_broken_deploy_keeps_the_old_workers_serving(serve, tmp_path):
     wait_for(lambda: load.answers and versions(load)[-1] == "v2", timeout=20, what="the new version")
     assert load.finish() == []
     assert srv.poll() is None
+
+
+def test_a_binary_upgrade_runs_the_new_binary_with_the_sockets(serve):
+    """As a package upgrade does: a new file is renamed over the running
+    binary (which the kernel then calls "PATH (deleted)"); the next reload
+    executes the new one at PATH, with the listening sockets inherited."""
+    import shutil
+    from conftest import BIN, world_readable_binary, world_readable_dir
+    d = world_readable_dir("oxwsgi-upgrade-")
+    try:
+        binary = world_readable_binary(d)
+        app = d / "app.py"
+        app.write_text(APP % "v1")
+        port = free_port()
+        srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--master", "--processes", "2", binary=binary, port=port)
+        load = Load(port)
+        time.sleep(0.2)
+        # The "new release": a wrapper that says it ran, then runs oxwsgi.
+        marker = d / "new-binary-ran"
+        new = d / "oxwsgi.new"
+        new.write_text("#!/bin/sh\necho \"$@\" > %s\nexec %s \"$@\"\n" % (marker, BIN))
+        new.chmod(0o755)
+        os.rename(new, binary)
+        app.write_text(APP % "v2")
+        srv.signal(signal.SIGHUP)
+        wait_for(lambda: marker.exists(), timeout=20, what="the new binary to run")
+        wait_for(lambda: load.answers and versions(load)[-1] == "v2", timeout=20, what="the new version")
+        assert load.finish() == []
+        assert "reloading: executing %s again" % binary in srv.read_log()
+        assert "--wsgi-file %s" % app in marker.read_text()
+        assert srv.poll() is None
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_an_emperor_touch_reloads_a_vassal_with_uid_gid_in_place(serve):
+    """The tutorial's vassal drops to a user: a touch of its file reloads it
+    gracefully (the same master, no cold restart), with no failed request."""
+    import shutil
+    from conftest import world_readable_binary, world_readable_dir
+    d = world_readable_dir("oxwsgi-touch-")
+    try:
+        binary = world_readable_binary(d)
+        app = d / "app.py"
+        app.write_text(APP % "v1")
+        os.chmod(app, 0o644)
+        vdir = d / "vassals"
+        vdir.mkdir()
+        port = free_port()
+        ini = vdir / "site.ini"
+        ini.write_text("[uwsgi]\nhttp-socket = 127.0.0.1:%d\nwsgi-file = %s\nmaster = true\nprocesses = 2\nuid = nobody\ngid = nogroup\n"
+                       "disable-logging = true\n" % (port, app))
+        emperor = serve("--emperor", vdir, binary=binary)
+        wait_port(port, proc=emperor, timeout=30)
+        wait_for(lambda: emperor.read_log().count("spawned worker") >= 2, what="the vassal's workers")
+        load = Load(port)
+        time.sleep(0.3)
+        app.write_text(APP % "v2")
+        os.utime(ini)
+        wait_for(lambda: load.answers and versions(load)[-1] == "v2", timeout=30, what="the new version")
+        time.sleep(0.3)
+        assert load.finish() == []
+        log = emperor.read_log()
+        assert log.count("vassal site.ini started") == 1, log
+        assert "setgroups" not in log and "died" not in log
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
