@@ -110,6 +110,9 @@ def test_reload_matches_sockets_by_address(serve, tmp_path):
     ini.write_text("[uwsgi]\nmaster = true\nwsgi-file = %s\nhttp = 127.0.0.1:%d\nhttp = 127.0.0.1:%d\n" % (app, a, c))
     srv.signal(signal.SIGHUP)
     wait_for(lambda: srv.read_log().count("spawned worker") == 2, what="the reload")
+    # The previous worker served through the reload; once retired, the
+    # dropped socket has no holder left.
+    wait_for(lambda: "previous worker (pid: " in srv.read_log(), what="the previous worker to retire")
     assert get(c, "/")[0].status == 200
     time.sleep(0.2)
     assert load.finish() == []
@@ -208,3 +211,44 @@ def test_an_emperor_touch_reloads_a_vassal_with_uid_gid_in_place(serve):
         assert "setgroups" not in log and "died" not in log
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_the_old_workers_serve_while_the_new_master_imports(serve, tmp_path):
+    """A graceful reload overlaps the generations: the old workers answer
+    while the re-executed master imports the app (here 2 s), and retire
+    once the new workers accept. Before, every worker stopped first and
+    requests waited in the backlog for the whole import."""
+    slow = "import time\ntime.sleep(2)\n"
+    app = tmp_path / "app.py"
+    app.write_text(slow + APP % "v1")
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--master", "--processes", "2", port=port)
+    wait_for(lambda: srv.read_log().count("spawned worker") == 2, what="the workers")
+    stamps, failures, stop = [], [], []
+
+    def client():
+        deadline = time.time() + 60
+        while not stop and time.time() < deadline:
+            try:
+                r, body = get(port, "/")
+                stamps.append((time.monotonic(), body.split()[0].decode()))
+            except Exception as e:
+                failures.append(repr(e))
+            time.sleep(0.01)
+
+    t = threading.Thread(target=client)
+    t.start()
+    try:
+        time.sleep(0.3)
+        app.write_text(slow + APP % "v2")
+        srv.signal(signal.SIGHUP)
+        wait_for(lambda: stamps and stamps[-1][1] == "v2", timeout=30, what="the new version")
+        wait_for(lambda: srv.read_log().count("previous worker (pid: ") == 2, what="the old workers to retire")
+    finally:
+        stop.append(True)
+        t.join()
+    assert failures == []
+    # No gap as long as the new master's import: the old workers served it.
+    gaps = [b[0] - a[0] for a, b in zip(stamps, stamps[1:])]
+    assert max(gaps) < 1.0, max(gaps)
+    assert "the new workers accept: retiring the previous workers" in srv.read_log()

@@ -114,8 +114,11 @@ def test_rolling_deploy_across_three_hosts_loses_no_request(serve, nginx, django
             assert host_version(addr, port) == "%s-v2" % site.name
             # A full reload to v3 (SIGHUP): the same master, every worker new.
             set_version(site, "%s-v3" % site.name)
+            retired = srv.read_log().count("previous worker (pid: ")
             os.kill(master, signal.SIGHUP)
-            wait_for(lambda: host_version(addr, port) == "%s-v3" % site.name, timeout=60, what="%s to run v3" % site.name)
+            # The old workers serve until both new ones accept, then finish.
+            wait_for(lambda: srv.read_log().count("previous worker (pid: ") == retired + 2, timeout=60, what="%s's old workers to retire" % site.name)
+            assert host_version(addr, port) == "%s-v3" % site.name
             assert int(pidfile.read_text()) == master and srv.poll() is None
             time.sleep(0.5)
         mark = len(load.answers)

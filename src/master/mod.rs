@@ -6,6 +6,7 @@ pub mod cheaper;
 pub mod daemon;
 pub mod daemons;
 pub mod fifo;
+mod handover;
 pub mod privileges;
 mod slots;
 pub mod supervisor;
@@ -250,7 +251,10 @@ fn start(cfg: Config) -> Result<i32, String> {
     }
     let reload = if multi {
         match supervisor::run(cfg.clone(), &bound, apps, stats) {
-            supervisor::MasterExit::Reload => true,
+            supervisor::MasterExit::Reload(serving) => {
+                handover::pass_on(&serving);
+                true
+            }
             supervisor::MasterExit::Stop => false,
             supervisor::MasterExit::Failed(e) => {
                 cleanup(&cfg, &bound);

@@ -3,9 +3,10 @@
 //! waits for signals on a signalfd instead of handlers.
 //!
 //! Signals (see ARCHITECTURE.md): SIGTERM graceful stop, SIGINT/SIGQUIT
-//! immediate stop, SIGHUP graceful reload (workers finish, then the master
-//! re-executes itself with the listening sockets kept open, so connections
-//! wait in the backlog instead of being refused), SIGTTIN/SIGTTOU add or
+//! immediate stop, SIGHUP graceful reload (the master re-executes itself
+//! with the listening sockets kept open while the workers go on serving;
+//! the new master retires them once its own accept: handover.rs),
+//! SIGTTIN/SIGTTOU add or
 //! remove a worker, SIGUSR1 logs the workers.
 
 use super::slots::{Chain, Slot, cheap_worker, cheaper_sample, describe, evil_reload, respawn_cause, signal_all};
@@ -23,7 +24,9 @@ use std::time::{Duration, Instant};
 /// Why the master loop ended.
 pub enum MasterExit {
     Stop,
-    Reload,
+    /// With the workers that still serve: the new master retires them once
+    /// its own accept (handover.rs); none if they were stopped first.
+    Reload(Vec<Pid>),
     /// A fatal hook of the master failed: the instance stops with it.
     Failed(String),
 }
@@ -186,6 +189,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
         }
     };
     let mut chain: Option<Chain> = None;
+    let mut previous = super::handover::Previous::take();
     let exit = 'main: loop {
         // Wait for a signal, or the next respawn, at most a second.
         let now = Instant::now();
@@ -319,14 +323,15 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                 if ending.is_none() && config_still_valid(&cfg) {
                     crate::logln!("oxwsgi: {}: reloading now, without waiting for requests", why);
                     signal_all(&slots, Signal::SIGINT);
-                    ending = Some((MasterExit::Reload, Instant::now() + Duration::from_secs(3)));
+                    ending = Some((MasterExit::Reload(Vec::new()), Instant::now() + Duration::from_secs(3)));
                 }
                 continue;
             }
             match sig {
                 Some(Signal::SIGHUP) if ending.is_none() && !config_still_valid(&cfg) => {}
                 Some(Signal::SIGTERM) if ending.is_none() => ending = Some(wind_down(&cfg, &slots, MasterExit::Stop, &why)),
-                Some(Signal::SIGHUP) if ending.is_none() => ending = Some(wind_down(&cfg, &slots, MasterExit::Reload, &why)),
+                Some(Signal::SIGHUP) if ending.is_none() && super::handover::possible(&cfg) => break 'main hand_over(&slots, &mut previous, &why),
+                Some(Signal::SIGHUP) if ending.is_none() => ending = Some(wind_down(&cfg, &slots, MasterExit::Reload(Vec::new()), &why)),
                 Some(Signal::SIGINT) | Some(Signal::SIGQUIT) => {
                     crate::logln!("oxwsgi: {}: stopping now", why);
                     signal_all(&slots, Signal::SIGINT);
@@ -404,7 +409,10 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                         continue;
                     }
                     let why = format!("{} was touched (--touch-reload)", p.display());
-                    ending = Some(wind_down(&cfg, &slots, MasterExit::Reload, &why));
+                    if super::handover::possible(&cfg) {
+                        break 'main hand_over(&slots, &mut previous, &why);
+                    }
+                    ending = Some(wind_down(&cfg, &slots, MasterExit::Reload(Vec::new()), &why));
                     break;
                 }
             }
@@ -416,6 +424,9 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                 Ok(st) => {
                     let Some(pid) = st.pid() else { break };
                     let Some(slot) = slots.iter_mut().find(|s| s.pid == Some(pid)) else {
+                        if previous.reaped(pid, &describe(st)) {
+                            continue;
+                        }
                         if let Some(why) = daemons.reaped(pid.as_raw(), &describe(st), ending.is_some()) {
                             ending = Some(wind_down(&cfg, &slots, MasterExit::Stop, &why));
                         }
@@ -468,6 +479,9 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
             }
         }
         if let Some((_, deadline)) = &ending {
+            // Stopping: the previous generation stops too (it dies with
+            // us anyway, through PR_SET_PDEATHSIG).
+            previous.stop(Signal::SIGTERM);
             if slots.iter().all(|s| s.pid.is_none()) {
                 break 'main ending.unwrap().0;
             }
@@ -484,6 +498,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
             continue;
         }
         daemons.service();
+        previous.step(&slots);
         if let Some(c) = chain.as_mut()
             && c.step(&slots)
         {
@@ -540,15 +555,25 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
         f.remove();
     }
     // Plain daemons end with this master (a reloaded one starts them again).
-    daemons.stop(matches!(exit, MasterExit::Reload), Duration::from_secs(3));
+    daemons.stop(matches!(exit, MasterExit::Reload(_)), Duration::from_secs(3));
     exit
+}
+
+/// A graceful reload that overlaps the generations (handover.rs): the
+/// workers, and any of the previous generation still serving, go on
+/// accepting while the master re-executes itself.
+fn hand_over(slots: &[Slot], previous: &mut super::handover::Previous, why: &str) -> MasterExit {
+    crate::logln!("oxwsgi: {}: reloading; the workers serve until the new ones accept", why);
+    let mut serving: Vec<Pid> = slots.iter().filter_map(|s| s.pid).collect();
+    serving.extend(previous.still_serving());
+    MasterExit::Reload(serving)
 }
 
 /// A graceful stop or reload: the workers finish their requests, for up
 /// to --reload-mercy.
 fn wind_down(cfg: &Config, slots: &[Slot], how: MasterExit, why: &str) -> (MasterExit, Instant) {
     let what = match how {
-        MasterExit::Reload => "reloading",
+        MasterExit::Reload(_) => "reloading",
         MasterExit::Stop | MasterExit::Failed(_) => "stopping",
     };
     crate::logln!("oxwsgi: {}: {} gracefully, workers finish their requests (up to --reload-mercy {}s)", why, what, cfg.reload_mercy);
