@@ -252,3 +252,33 @@ def test_the_old_workers_serve_while_the_new_master_imports(serve, tmp_path):
     gaps = [b[0] - a[0] for a, b in zip(stamps, stamps[1:])]
     assert max(gaps) < 1.0, max(gaps)
     assert "the new workers accept: retiring the previous workers" in srv.read_log()
+
+
+def test_fifo_p_suspends_and_resumes_and_C_goes_cheap(serve, tmp_path):
+    import socket
+    app, fifo = tmp_path / "app.py", tmp_path / "master.fifo"
+    app.write_text(APP % "v1")
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--master", "--processes", "2", "--master-fifo", fifo, port=port)
+    wait_for(lambda: srv.read_log().count("spawned worker") == 2, what="the workers")
+    with open(fifo, "w") as f:
+        f.write("p")
+    wait_for(lambda: "suspending (SIGSTOP) every worker" in srv.read_log(), what="the pause")
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s.settimeout(0.5)
+    try:
+        assert s.recv(100) == b"", "a suspended instance answered"
+    except socket.timeout:
+        pass
+    with open(fifo, "w") as f:
+        f.write("p")
+    s.settimeout(5)
+    assert s.recv(100).startswith(b"HTTP/1.1 200")
+    s.close()
+    # C: every worker stops; the next connection starts them again.
+    with open(fifo, "w") as f:
+        f.write("C")
+    wait_for(lambda: srv.read_log().count("stopped (exit status 0); its slot stays cheap") == 2, what="going cheap")
+    assert get(port, "/")[0].status == 200
+    assert "a connection is waiting" in srv.read_log() and srv.poll() is None

@@ -36,6 +36,10 @@ pub enum Command {
     FewerWorkers,
     /// P: write the pidfiles again.
     Pidfiles,
+    /// p: suspend every worker (SIGSTOP), or resume them (SIGCONT).
+    PauseResume,
+    /// C: go cheap: stop every worker until the next connection.
+    GoCheap,
     /// A uWSGI command oxwsgi does not have.
     Unsupported(char),
 }
@@ -60,6 +64,8 @@ pub fn parse(bytes: &[u8]) -> Vec<Command> {
             b'+' => Command::MoreWorkers,
             b'-' => Command::FewerWorkers,
             b'P' => Command::Pidfiles,
+            b'p' => Command::PauseResume,
+            b'C' => Command::GoCheap,
             other => Command::Unsupported(other as char),
         })
         .collect()
@@ -164,5 +170,6 @@ mod tests {
             ]
         );
         assert_eq!(parse(b"f"), vec![Command::Unsupported('f')]);
+        assert_eq!(parse(b"p C"), vec![Command::PauseResume, Command::GoCheap]);
     }
 }

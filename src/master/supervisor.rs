@@ -190,6 +190,8 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
     };
     let mut chain: Option<Chain> = None;
     let mut previous = super::handover::Previous::take();
+    // The FIFO's p: the workers are suspended.
+    let mut paused = false;
     let exit = 'main: loop {
         // Wait for a signal, or the next respawn, at most a second.
         let now = Instant::now();
@@ -307,16 +309,38 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                         }
                         None
                     }
+                    C::PauseResume if ending.is_none() => {
+                        paused = !paused;
+                        crate::logln!("oxwsgi: {}: {} every worker", why, if paused { "suspending (SIGSTOP)" } else { "resuming (SIGCONT)" });
+                        signal_all(&slots, if paused { Signal::SIGSTOP } else { Signal::SIGCONT });
+                        None
+                    }
+                    C::GoCheap if ending.is_none() => {
+                        crate::logln!("oxwsgi: {}: going cheap: every worker stops until the next connection", why);
+                        resume(&slots, &mut paused);
+                        for s in slots.iter_mut() {
+                            s.cheap = true;
+                            if let Some(p) = s.pid {
+                                let _ = kill(p, Signal::SIGTERM);
+                            }
+                        }
+                        waiting = true;
+                        None
+                    }
                     C::Unsupported(letter) => {
                         crate::logln!("oxwsgi: master FIFO: '{}' is not a command oxwsgi has", letter);
                         None
                     }
-                    C::Slot(_) | C::ChainReload | C::WorkersReload | C::WorkersBrutalReload => None,
+                    C::Slot(_) | C::ChainReload | C::WorkersReload | C::WorkersBrutalReload | C::PauseResume | C::GoCheap => None,
                 };
                 if sig.is_some() {
                     events.push((sig, why, false));
                 }
             }
+        }
+        // A suspended worker would not see a stop, nor finish for a reload.
+        if events.iter().any(|(sig, _, brutal)| *brutal || matches!(sig, Some(Signal::SIGHUP | Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT))) {
+            resume(&slots, &mut paused);
         }
         for (sig, why, brutal) in events {
             if brutal {
@@ -409,6 +433,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                         continue;
                     }
                     let why = format!("{} was touched (--touch-reload)", p.display());
+                    resume(&slots, &mut paused);
                     if super::handover::possible(&cfg) {
                         break 'main hand_over(&slots, &mut previous, &why);
                     }
@@ -557,6 +582,13 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
     // Plain daemons end with this master (a reloaded one starts them again).
     daemons.stop(matches!(exit, MasterExit::Reload(_)), Duration::from_secs(3));
     exit
+}
+
+/// Resumes the workers the FIFO's p suspended.
+fn resume(slots: &[Slot], paused: &mut bool) {
+    if std::mem::take(paused) {
+        signal_all(slots, Signal::SIGCONT);
+    }
 }
 
 /// A graceful reload that overlaps the generations (handover.rs): the

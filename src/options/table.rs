@@ -259,7 +259,7 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("touch-reload", [], None, List, "Processes", Yes, "reload gracefully when this file's mtime changes (repeatable); implies --master"),
     opt!("touch-chain-reload", [], None, List, "Processes", Yes, "chain reload when this file is touched: the workers are replaced one at a time, each new one accepting before the next stops (with --lazy-apps, they load the new code)"),
     opt!("touch-workers-reload", [], None, List, "Processes", Yes, "replace every worker gracefully (without re-executing the master) when this file is touched"),
-    opt!("master-fifo", [], None, List, "Processes", Yes, "a FIFO the master reads uWSGI's commands from: r R reload, c chain reload, w W workers, q Q stop, s stats, l L log reopen/rotate, + - workers, P pidfiles, 0-9 switch FIFO"),
+    opt!("master-fifo", [], None, List, "Processes", Yes, "a FIFO the master reads uWSGI's commands from: r R reload, c chain reload, w W workers, q Q stop, s stats, l L log reopen/rotate, + - workers, P pidfiles, p suspend/resume, C go cheap, 0-9 switch FIFO"),
     opt!("binary-path", [], None, Value, "Processes", Yes, "the oxwsgi binary that reloads and vassals run (default: this one)"),
     opt!("reload", [], None, Value, "Processes", Yes, "send SIGHUP (graceful reload) to the instance whose pidfile this is, and exit"),
     opt!("stop", [], None, Value, "Processes", Yes, "send SIGINT (stop) to the instance whose pidfile this is, and exit"),
