@@ -162,7 +162,12 @@ def test_a_binary_upgrade_runs_the_new_binary_with_the_sockets(serve):
         load = Load(port)
         time.sleep(0.2)
         # The "new release": a wrapper that says it ran, then runs oxwsgi.
-        marker = d / "new-binary-ran"
+        # The master runs as nobody by now: it leaves its mark where nobody may write.
+        marks = d / "marks"
+        marks.mkdir()
+        import pwd
+        os.chown(marks, pwd.getpwnam("nobody").pw_uid, -1)
+        marker = marks / "new-binary-ran"
         new = d / "oxwsgi.new"
         new.write_text("#!/bin/sh\necho \"$@\" > %s\nexec %s \"$@\"\n" % (marker, BIN))
         new.chmod(0o755)
@@ -282,3 +287,57 @@ def test_fifo_p_suspends_and_resumes_and_C_goes_cheap(serve, tmp_path):
     wait_for(lambda: srv.read_log().count("stopped (exit status 0); its slot stays cheap") == 2, what="going cheap")
     assert get(port, "/")[0].status == 200
     assert "a connection is waiting" in srv.read_log() and srv.poll() is None
+
+
+def test_reloads_through_nginx_under_uid_gid_lose_no_request(serve, nginx):
+    """The same reloads behind nginx (uwsgi_pass), as the tutorial deploys:
+    a SIGHUP under --uid/--gid to a new version, a broken deploy that the
+    old workers outlive, and a binary upgrade to a fixed version."""
+    import shutil
+    from conftest import BIN, world_readable_binary, world_readable_dir
+    from test_nginx import site
+    d = world_readable_dir("oxwsgi-nginx-reload-")
+    try:
+        binary = world_readable_binary(d)
+        app = d / "app.py"
+        app.write_text(APP % "v1")
+        os.chmod(app, 0o644)
+        up, front = free_port(), free_port()
+        srv = serve("--socket", "127.0.0.1:%d" % up, "--wsgi-file", app, "--master", "--processes", "2", "--uid", "nobody", "--gid", "nogroup",
+                    binary=binary, port=up)
+        nginx(site(front, "127.0.0.1:%d" % up, d), front)
+        load = Load(front, seconds=90)
+        wait_for(lambda: load.answers, what="the first answer through nginx")
+        # 1. A new version, reloaded as nobody.
+        app.write_text(APP % "v2")
+        srv.signal(signal.SIGHUP)
+        wait_for(lambda: versions(load)[-1] == "v2", timeout=30, what="v2")
+        # 2. A broken deploy: refused, the workers keep answering v2.
+        app.write_text("raise RuntimeError('half-deployed')\n")
+        srv.signal(signal.SIGHUP)
+        wait_for(lambda: "not reloading, the new version of the app does not load" in srv.read_log(), timeout=30, what="the refusal")
+        mark = len(load.answers)
+        time.sleep(0.3)
+        assert set(versions(load, mark)) == {"v2"}
+        # 3. A binary upgrade and a fixed app.
+        # The master runs as nobody by now: it leaves its mark where nobody may write.
+        marks = d / "marks"
+        marks.mkdir()
+        import pwd
+        os.chown(marks, pwd.getpwnam("nobody").pw_uid, -1)
+        marker = marks / "new-binary-ran"
+        new = d / "oxwsgi.new"
+        new.write_text("#!/bin/sh\ntouch %s\nexec %s \"$@\"\n" % (marker, binary.with_name("oxwsgi.real")))
+        shutil.copy(BIN, binary.with_name("oxwsgi.real"))
+        os.chmod(binary.with_name("oxwsgi.real"), 0o755)
+        new.chmod(0o755)
+        os.rename(new, binary)
+        app.write_text(APP % "v3")
+        srv.signal(signal.SIGHUP)
+        wait_for(lambda: versions(load)[-1] == "v3", timeout=30, what="v3")
+        assert marker.exists()
+        time.sleep(0.3)
+        assert load.finish() == []
+        assert srv.poll() is None and "died" not in srv.read_log()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
