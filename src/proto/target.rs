@@ -61,24 +61,21 @@ fn absolute_form(target: &str) -> Result<Target<'_>, HttpError> {
 /// numeric port, and no userinfo (RFC 9110 4.2.4 says to treat it as an error).
 fn check_authority(authority: &str) -> Result<(), HttpError> {
     const INVALID: HttpError = bad("invalid authority in absolute-form target");
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+    let port = if let Some(v6) = authority.strip_prefix('[') {
         let (inside, after) = v6.split_once(']').ok_or(INVALID)?;
         if inside.is_empty() || !inside.bytes().all(|c| c.is_ascii_hexdigit() || c == b':' || c == b'.') {
             return Err(INVALID);
         }
-        match after {
-            "" => (inside, ""),
-            p => (inside, p.strip_prefix(':').ok_or(INVALID)?),
-        }
+        if after.is_empty() { "" } else { after.strip_prefix(':').ok_or(INVALID)? }
     } else {
         let (host, port) = authority.rsplit_once(':').unwrap_or((authority, ""));
         let reg_name = |c: u8| c.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&c);
         if host.is_empty() || !host.bytes().all(reg_name) {
             return Err(INVALID);
         }
-        (host, port)
+        port
     };
-    if host.is_empty() || !port.bytes().all(|c| c.is_ascii_digit()) {
+    if !port.bytes().all(|c| c.is_ascii_digit()) {
         return Err(INVALID);
     }
     Ok(())

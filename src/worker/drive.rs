@@ -3,13 +3,10 @@
 //! socketpair, with a real WSGI app run inline, and the bytes that come
 //! back: what the `connection` fuzz target calls. The server never uses it.
 
-use super::admission::Admission;
 use super::pool::{Executor, Inline};
 use super::{Shared, conn, contain, stream::Stream};
 use crate::options::{Config, Proto};
 use crate::wsgi::call::PyApps;
-use std::cell::Cell;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -22,26 +19,7 @@ pub fn drive(cfg: &Arc<Config>, apps: &Arc<PyApps>, proto: Proto, input: &[u8], 
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async {
         let (ours, mut theirs) = tokio::net::UnixStream::pair().map_err(|e| e.to_string())?;
-        let (stop_tx, stopping) = tokio::sync::watch::channel(false);
-        let sh = Rc::new(Shared {
-            cfg: cfg.clone(),
-            timeouts: conn::Timeouts::from_config(cfg),
-            executor: Executor::Inline(Inline::new(apps.clone())),
-            admission: Admission::new(1),
-            pid: std::process::id(),
-            worker_id: 1,
-            requests: Cell::new(0),
-            stopping,
-            stop_tx,
-            active: Cell::new(0),
-            idle: tokio::sync::Notify::new(),
-            conn_closed: tokio::sync::Notify::new(),
-            started: std::time::Instant::now(),
-            timed: false,
-            log_any: false,
-            log_format: None,
-            panic_path: None,
-        });
+        let sh = Shared::new(cfg.clone(), Executor::Inline(Inline::new(apps.clone())), 1);
         let peer = conn::Peer {
             addr: b"127.0.0.1".to_vec(),
             port: b"1".to_vec(),

@@ -67,6 +67,34 @@ pub struct Shared {
 pub const PANIC_PATH_ENV: &str = "OXWSGI_TEST_PANIC_PATH";
 
 impl Shared {
+    /// A worker's shared state, in its I/O thread (the runtime exists).
+    pub(crate) fn new(cfg: Arc<Config>, executor: Executor, worker_id: usize) -> Rc<Shared> {
+        let (stop_tx, stopping) = watch::channel(false);
+        let log_any = !cfg.disable_logging || cfg.log.only.any();
+        let timed = log_any || crate::stats::timing();
+        let log_format =
+            cfg.log.format.as_deref().and_then(|f| crate::log::format::LogFormat::compile(f, cfg.log.x_forwarded_for, cfg.log.ftime_format()).ok());
+        Rc::new(Shared {
+            timeouts: conn::Timeouts::from_config(&cfg),
+            admission: Admission::new(cfg.threads),
+            cfg,
+            executor,
+            pid: std::process::id(),
+            worker_id,
+            requests: Cell::new(0),
+            stopping,
+            stop_tx,
+            active: Cell::new(0),
+            idle: tokio::sync::Notify::new(),
+            conn_closed: tokio::sync::Notify::new(),
+            started: std::time::Instant::now(),
+            timed,
+            log_any,
+            log_format,
+            panic_path: std::env::var_os(PANIC_PATH_ENV).map(|p| std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec()),
+        })
+    }
+
     /// Counts a finished request; past --max-requests the worker retires
     /// (its connections finish, the master starts a fresh one).
     pub fn count_request(&self) -> u64 {
@@ -231,30 +259,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
             .on_thread_park(crate::log::flush_batch)
             .build()
             .map_err(|e| format!("cannot start the I/O runtime: {}", e))?;
-        let (stop_tx, stopping) = watch::channel(false);
-        let log_any = !io_cfg.disable_logging || io_cfg.log.only.any();
-        let timed = log_any || crate::stats::timing();
-        let log_format =
-            io_cfg.log.format.as_deref().and_then(|f| crate::log::format::LogFormat::compile(f, io_cfg.log.x_forwarded_for, io_cfg.log.ftime_format()).ok());
-        let sh = Rc::new(Shared {
-            timeouts: conn::Timeouts::from_config(&io_cfg),
-            admission: Admission::new(io_cfg.threads),
-            cfg: io_cfg,
-            executor,
-            pid: std::process::id(),
-            worker_id,
-            requests: Cell::new(0),
-            stopping,
-            stop_tx,
-            active: Cell::new(0),
-            idle: tokio::sync::Notify::new(),
-            conn_closed: tokio::sync::Notify::new(),
-            started: std::time::Instant::now(),
-            timed,
-            log_any,
-            log_format,
-            panic_path: std::env::var_os(PANIC_PATH_ENV).map(|p| std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec()),
-        });
+        let sh = Shared::new(io_cfg, executor, worker_id);
         let local = tokio::task::LocalSet::new();
         let how = local.block_on(&rt, serve(sh, listen, ready));
         crate::log::flush_batch();
