@@ -176,8 +176,9 @@ def test_ini_with_master_and_a_sighup_reload(venv):
         before = {where(port)["pid"] for _ in range(20)}
         s.signal(signal.SIGHUP)
         s.wait_log("reloading: executing %s -m oxwsgi again" % (venv / "bin" / "python3"), timeout=30)
+        # The old workers serve until the new ones accept, then retire.
         deadline = time.time() + 30
-        while s.read_log().count("spawned worker 2") < 2 and time.time() < deadline:
+        while s.read_log().count("previous worker (pid: ") < 2 and time.time() < deadline:
             time.sleep(0.1)
         w = where(port)
         assert_inside(venv, w)
