@@ -213,3 +213,133 @@ def test_logfile_chmod_and_truncate(serve, tmp_path):
     serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, "--logto", log, "--logfile-chmod", "640", "--log-truncate", port=port)
     assert oct(log.stat().st_mode & 0o777) == "0o640"
     assert "old content" not in log.read_text()
+
+
+# 25 distinct frames (Python folds a repeated one into a line).
+DEEP = "import time\n\ndef f0():\n    raise RuntimeError('deep boom')\n" + "".join(
+    "\ndef f%d():\n    return f%d()\n" % (i, i - 1) for i in range(1, 25)) + '''
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/raise":
+        time.sleep(0.05)  # the requests of both workers raise together
+        f24()
+    if environ["PATH_INFO"] == "/printed":  # the app prints a chained one itself
+        import traceback
+        try:
+            try:
+                f24()
+            except RuntimeError:
+                {}["missing"]
+        except KeyError:
+            traceback.print_exc()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+'''
+
+
+def traceback_ends_whole(lines):
+    """lines start at 'Traceback': every frame line, then the exception."""
+    assert lines[0] == "Traceback (most recent call last):", lines
+    frames = 0
+    for l in lines[1:]:
+        if not l.startswith("  "):
+            assert l == "RuntimeError: deep boom", "\n".join(lines)
+            assert frames == 26, "\n".join(lines)
+            return
+        frames += l.lstrip().startswith("File ")
+    raise AssertionError("\n".join(lines))
+
+
+def raise_together(port, n):
+    with concurrent.futures.ThreadPoolExecutor(n) as ex:
+        codes = list(ex.map(lambda i: get(port, "/raise?%d" % i)[0].status, range(n)))
+    assert codes == [500] * n
+
+
+def test_tracebacks_are_one_record_across_processes(serve, tmp_path):
+    """Python prints a traceback a line at a time; two workers raising at
+    once would interleave their lines. Each is logged as one record: in a
+    shared file, its lines together; through a log master's JSON encoder,
+    one object."""
+    app = tmp_path / "deep.py"
+    app.write_text(DEEP)
+    n = 16
+    # No log master: both workers write the one --logto file.
+    plain, port = tmp_path / "plain.log", free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--master", "--processes", "2", "--threads", "8",
+                "--logto", plain, "--disable-logging", port=port)
+    raise_together(port, n)
+    wait_for(lambda: plain.read_text().count("RuntimeError: deep boom") == n, what="every traceback")
+    lines = plain.read_text().splitlines()
+    starts = [i for i, l in enumerate(lines) if "answering 500:" in l]
+    assert len(starts) == n
+    for i in starts:
+        traceback_ends_whole(lines[i + 1:])
+    srv.stop()
+    # A log master with the JSON encoder: one object per traceback.
+    js, port = tmp_path / "json.log", free_port()
+    serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--master", "--processes", "2", "--threads", "8",
+          "--logger", "file:%s" % js, "--log-encoder", 'json {"msg": "${msg}"}', "--log-encoder", "nl", "--disable-logging", port=port)
+    raise_together(port, n)
+    wait_for(lambda: js.read_text().count("RuntimeError: deep boom") == n, what="every traceback")
+    records = [json.loads(l)["msg"] for l in js.read_text().splitlines()]
+    tracebacks = [r for r in records if "answering 500:" in r]
+    assert len(tracebacks) == n, records
+    for t in tracebacks:
+        assert t.endswith("\nRuntimeError: deep boom"), t
+        traceback_ends_whole(t.split("\n")[1:])
+    # The app's own traceback.print_exc(), a line at a time: one object too.
+    for i in range(4):
+        assert get(port, "/printed")[0].status == 200
+    wait_for(lambda: js.read_text().count("KeyError: 'missing'") == 4, what="the printed tracebacks")
+    records = [json.loads(l)["msg"] for l in js.read_text().splitlines()]
+    printed = [r for r in records if "KeyError: 'missing'" in r]
+    assert len(printed) == 4
+    for t in printed:
+        first, second = t.split("\n\nDuring handling of the above exception, another exception occurred:\n\n")
+        traceback_ends_whole(first.split("\n"))
+        assert second.startswith("Traceback (most recent call last):\n") and second.endswith("\nKeyError: 'missing'"), t
+
+
+def test_a_stalled_log_master_never_holds_a_worker(serve, tmp_path):
+    """The master stops reading (SIGSTOP): the worker goes on answering at
+    once, lines that do not fit are dropped, and the count of them is
+    logged once the master reads again: lines + dropped = requests."""
+    import http.client
+    import signal
+    log, port = tmp_path / "req.log", free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, "--master", "--processes", "1",
+                "--logger", "file:%s" % log, port=port)
+    get(port, "/pid")
+    wait_for(lambda: "GET /pid " in log.read_text(), what="the first line")
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    sent, slowest = 1, 0.0
+    srv.signal(signal.SIGSTOP)
+    try:
+        for i in range(8000):
+            began = time.monotonic()
+            conn.request("GET", "/pid?n=%d" % i)
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 200
+            slowest = max(slowest, time.monotonic() - began)
+            sent += 1
+    finally:
+        srv.signal(signal.SIGCONT)
+    assert slowest < 0.5, "a request took %.2f s while the log master was stopped" % slowest
+
+    def counted():
+        text = log.read_text()
+        dropped = sum(int(l.split(": ")[2].split(" ")[0]) for l in text.splitlines() if "log line(s) dropped" in l)
+        return text.count(" GET /pid"), dropped
+    for _ in range(50):  # each request that gets through reports what was dropped before it
+        conn.request("GET", "/pid?after")
+        conn.getresponse().read()
+        sent += 1
+        time.sleep(0.1)
+        lines, dropped = counted()
+        if dropped and lines + dropped == sent:
+            break
+    lines, dropped = counted()
+    assert dropped > 0 and lines + dropped == sent, (lines, dropped, sent)
+    assert all(l.startswith("[pid: ") or "oxwsgi" in l for l in log.read_text().splitlines() if l)  # none cut
+    conn.close()

@@ -1,24 +1,51 @@
-//! --log-master: each worker writes its output (its own lines, the app's
-//! prints and tracebacks) into a stream of its own, a socket pair; the
-//! master reads them in its poll loop, cuts them into lines, and writes
-//! each line, whole, through the loggers (sinks.rs) or to the log file,
-//! which it alone rotates (--log-maxsize) and reopens. One stream per
-//! worker keeps two workers' lines from ever interleaving. The master's
-//! own lines go straight to the loggers; what Python prints in the master
-//! comes back to it through a stream of its own.
+//! --log-master: each worker has socket pairs of its own to the master:
+//! a byte stream its stdout and stderr point at (the app's prints), and
+//! two message sockets (SOCK_SEQPACKET) for the lines oxwsgi writes, one
+//! for requests. A message is queued whole or not at all, so a worker
+//! never waits on a stalled master (a line that does not fit is dropped
+//! and counted) and a multi-line record, a Python traceback, stays one
+//! record. The master reads them all in its poll loop, cuts the stream
+//! and the request messages into lines, and writes each line or record,
+//! whole, through the loggers (sinks.rs) or to the log file, which it
+//! alone rotates (--log-maxsize) and reopens. The master's own lines go
+//! straight to the loggers; what Python prints in the master comes back
+//! to it through a stream of its own.
 
 use super::LogOptions;
 use super::sinks::{Chain, LogFile};
+use super::tracebacks::{Joiner, PATIENCE};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
+
+/// What a worker's socket carries.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// Its stdout and stderr: bytes, cut into lines here.
+    Output,
+    /// Its own log messages, each one record (maybe several lines).
+    Records,
+    /// Its request lines, in messages of one or more whole lines.
+    Requests,
+}
 
 struct Stream {
     fd: OwnedFd,
     partial: Vec<u8>,
-    req: bool,
+    kind: Kind,
+    /// An output stream's Python tracebacks, joined into records.
+    tracebacks: Joiner,
 }
+
+impl Stream {
+    fn new(fd: OwnedFd, kind: Kind) -> Stream {
+        Stream { fd, partial: Vec::new(), kind, tracebacks: Joiner::default() }
+    }
+}
+
+/// The largest message a worker sends; a longer one goes in pieces.
+pub const RECORD_MAX: usize = 128 * 1024;
 
 pub struct LogMaster {
     general: Chain,
@@ -34,6 +61,8 @@ pub struct LogMaster {
     drain: Vec<regex::bytes::Regex>,
     filter: Vec<regex::bytes::Regex>,
     bufsize: usize,
+    /// What the streams are read into.
+    buf: Vec<u8>,
     touch_rotate: Vec<(PathBuf, Option<SystemTime>)>,
     touch_reopen: Vec<(PathBuf, Option<SystemTime>)>,
 }
@@ -44,10 +73,11 @@ fn lock() -> std::sync::MutexGuard<'static, Option<LogMaster>> {
     MASTER.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn pair() -> Result<(OwnedFd, OwnedFd), String> {
-    let (r, w) =
-        nix::sys::socket::socketpair(nix::sys::socket::AddressFamily::Unix, nix::sys::socket::SockType::Stream, None, nix::sys::socket::SockFlag::SOCK_CLOEXEC)
-            .map_err(|e| format!("--log-master: cannot create a log stream: {}", e))?;
+fn pair(kind: Kind) -> Result<(OwnedFd, OwnedFd), String> {
+    use nix::sys::socket::SockType;
+    let ty = if kind == Kind::Output { SockType::Stream } else { SockType::SeqPacket };
+    let (r, w) = nix::sys::socket::socketpair(nix::sys::socket::AddressFamily::Unix, ty, None, nix::sys::socket::SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| format!("--log-master: cannot create a log stream: {}", e))?;
     nix::fcntl::fcntl(&r, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).map_err(|e| e.to_string())?;
     // Workers write with MSG_DONTWAIT; a larger buffer rides out bursts.
     let _ = nix::sys::socket::setsockopt(&w, nix::sys::socket::sockopt::SndBuf, &(1 << 20));
@@ -76,7 +106,7 @@ pub fn start(o: &LogOptions, logfile: Option<PathBuf>) -> Result<(), String> {
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         LogFile { path, fd: fallback, size, maxsize: o.maxsize, backupname: o.backupname.clone() }
     });
-    let (r, w) = pair()?;
+    let (r, w) = pair(Kind::Output)?;
     let lm = LogMaster {
         req_streams: !o.req_loggers.is_empty(),
         general,
@@ -84,10 +114,11 @@ pub fn start(o: &LogOptions, logfile: Option<PathBuf>) -> Result<(), String> {
         file,
         fallback,
         stdout,
-        streams: vec![Stream { fd: r, partial: Vec::new(), req: false }],
+        streams: vec![Stream::new(r, Kind::Output)],
         drain: regexes(&o.drain, "log-drain")?,
         filter: regexes(&o.filter, "log-filter")?,
         bufsize: o.bufsize.max(4096),
+        buf: Vec::new(),
         touch_rotate: o.touch_rotate.iter().map(|p| (p.clone(), mtime(p))).collect(),
         touch_reopen: o.touch_reopen.iter().map(|p| (p.clone(), mtime(p))).collect(),
     };
@@ -117,20 +148,23 @@ pub fn dispatch_here(line: &[u8], request: bool) -> bool {
     }
 }
 
-/// The streams of a worker about to be forked: (general, requests).
-pub fn for_worker() -> Result<Option<(OwnedFd, Option<OwnedFd>)>, String> {
+/// A forked worker's ends of its sockets to the log master.
+pub struct WorkerEnds {
+    pub output: OwnedFd,
+    pub records: OwnedFd,
+    pub requests: OwnedFd,
+}
+
+/// The sockets of a worker about to be forked.
+pub fn for_worker() -> Result<Option<WorkerEnds>, String> {
     let mut g = lock();
     let Some(lm) = g.as_mut() else { return Ok(None) };
-    let (r, w) = pair()?;
-    lm.streams.push(Stream { fd: r, partial: Vec::new(), req: false });
-    let req = if lm.req_streams {
-        let (r, w) = pair()?;
-        lm.streams.push(Stream { fd: r, partial: Vec::new(), req: true });
-        Some(w)
-    } else {
-        None
+    let mut end = |kind| -> Result<OwnedFd, String> {
+        let (r, w) = pair(kind)?;
+        lm.streams.push(Stream::new(r, kind));
+        Ok(w)
     };
-    Ok(Some((w, req)))
+    Ok(Some(WorkerEnds { output: end(Kind::Output)?, records: end(Kind::Records)?, requests: end(Kind::Requests)? }))
 }
 
 /// In a forked worker: the master's ends are not ours.
@@ -155,8 +189,17 @@ pub fn poll_fds() -> Vec<RawFd> {
 pub fn service() {
     if let Some(lm) = lock().as_mut() {
         lm.read_all();
+        lm.flush_tracebacks(Some(Instant::now()));
         lm.check_touches();
     }
+}
+
+/// When `service` must run again although no stream has more to read: a
+/// traceback is held for its next line.
+pub fn next_deadline() -> Option<Duration> {
+    let g = lock();
+    let last = g.as_ref()?.streams.iter().filter_map(|s| s.tracebacks.holding()).min()?;
+    Some((last + PATIENCE).saturating_duration_since(Instant::now()))
 }
 
 /// The master FIFO's `l` (reopen) and `L` (rotate): false without a log
@@ -178,6 +221,7 @@ pub fn finish() {
     let mut g = lock();
     if let Some(lm) = g.as_mut() {
         lm.read_all();
+        lm.flush_tracebacks(None);
         // SAFETY: our own descriptors.
         unsafe {
             libc::dup2(lm.stdout, 1);
@@ -211,14 +255,18 @@ impl LogMaster {
     }
 
     fn read_all(&mut self) {
-        let mut buf = vec![0u8; self.bufsize];
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.resize(self.bufsize.max(RECORD_MAX), 0);
         let mut i = 0;
         while i < self.streams.len() {
+            let kind = self.streams[i].kind;
+            // A message is read whole: the buffer holds the largest one.
+            let room = if kind == Kind::Output { self.bufsize } else { buf.len() };
             let mut closed = false;
             let mut budget = 64;
             loop {
                 // SAFETY: reads into a buffer we own.
-                let n = unsafe { libc::read(self.streams[i].fd.as_raw_fd(), buf.as_mut_ptr() as *mut _, buf.len()) };
+                let n = unsafe { libc::read(self.streams[i].fd.as_raw_fd(), buf.as_mut_ptr() as *mut _, room) };
                 if n == 0 {
                     closed = true;
                     break;
@@ -229,38 +277,70 @@ impl LogMaster {
                     }
                     break;
                 }
-                let s = &mut self.streams[i];
-                s.partial.extend_from_slice(&buf[..n as usize]);
-                let req = s.req;
-                let mut data = std::mem::take(&mut s.partial);
-                let mut start = 0;
-                while let Some(nl) = memchr::memchr(b'\n', &data[start..]) {
-                    let end = start + nl + 1;
-                    self.route(&data[start..end], req);
-                    start = end;
+                let got = &buf[..n as usize];
+                match kind {
+                    Kind::Records => self.route(got, false),
+                    Kind::Requests => {
+                        let as_request = self.req_streams;
+                        for line in got.split_inclusive(|&b| b == b'\n') {
+                            self.route(line, as_request);
+                        }
+                    }
+                    Kind::Output => self.output(i, n as usize, &buf),
                 }
-                data.drain(..start);
-                // A line longer than the buffer is written in pieces rather than held.
-                if data.len() > self.bufsize {
-                    self.route(&data, req);
-                    data.clear();
-                }
-                self.streams[i].partial = data;
                 budget -= 1;
                 if budget == 0 {
                     break;
                 }
             }
             if closed {
-                let s = self.streams.remove(i);
+                let mut s = self.streams.remove(i);
+                s.tracebacks.flush(&mut |r| self.route(r, false));
                 if !s.partial.is_empty() {
                     let mut last = s.partial;
                     last.push(b'\n');
-                    self.route(&last, s.req);
+                    self.route(&last, false);
                 }
                 continue;
             }
             i += 1;
+        }
+        self.buf = buf;
+    }
+
+    /// `n` more bytes of stream `i`'s output, in `buf`: its whole lines are
+    /// written, the rest kept for the next read.
+    fn output(&mut self, i: usize, n: usize, buf: &[u8]) {
+        let mut data = std::mem::take(&mut self.streams[i].partial);
+        let mut tracebacks = std::mem::take(&mut self.streams[i].tracebacks);
+        data.extend_from_slice(&buf[..n]);
+        let now = Instant::now();
+        let mut start = 0;
+        while let Some(nl) = memchr::memchr(b'\n', &data[start..]) {
+            let end = start + nl + 1;
+            tracebacks.line(&data[start..end], now, &mut |r| self.route(r, false));
+            start = end;
+        }
+        data.drain(..start);
+        // A line longer than the buffer is written in pieces rather than held.
+        if data.len() > self.bufsize {
+            tracebacks.flush(&mut |r| self.route(r, false));
+            self.route(&data, false);
+            data.clear();
+        }
+        self.streams[i].partial = data;
+        self.streams[i].tracebacks = tracebacks;
+    }
+
+    /// Writes the tracebacks held longer than PATIENCE (all with `None`).
+    fn flush_tracebacks(&mut self, now: Option<Instant>) {
+        for i in 0..self.streams.len() {
+            let due = self.streams[i].tracebacks.holding().is_some_and(|last| now.is_none_or(|now| now >= last + PATIENCE));
+            if due {
+                let mut t = std::mem::take(&mut self.streams[i].tracebacks);
+                t.flush(&mut |r| self.route(r, false));
+                self.streams[i].tracebacks = t;
+            }
         }
     }
 

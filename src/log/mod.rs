@@ -5,12 +5,16 @@
 //! --req-logger, --log-maxsize...), each worker's output goes to the master
 //! through socket pairs, and the master alone writes the destinations
 //! (`master.rs`, through the loggers and encoders of `sinks.rs`), so a
-//! file can be rotated without losing or cutting a line.
+//! file can be rotated without losing or cutting a line. A line (or a
+//! traceback, one record of several lines) is always handed on in one
+//! piece, by one write(2) or one message, and a worker never waits for
+//! a log master that does not keep up: what does not fit is counted.
 
 pub mod format;
 pub mod line;
 pub mod master;
 pub mod sinks;
+pub mod tracebacks;
 
 pub use line::RequestLog;
 
@@ -108,8 +112,8 @@ struct Setup {
 
 static SETUP: OnceLock<Setup> = OnceLock::new();
 
-/// A worker's ends of its streams to the log master (general, requests).
-static TO_MASTER: OnceLock<(RawFd, Option<RawFd>)> = OnceLock::new();
+/// A worker's message sockets to the log master (its lines, its requests').
+static TO_MASTER: OnceLock<(RawFd, RawFd)> = OnceLock::new();
 
 /// Lines a worker could not hand to a log master that was not keeping up.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
@@ -119,15 +123,16 @@ pub fn configure(o: &LogOptions) {
     let _ = SETUP.set(Setup { date: o.date.clone(), prefix: o.prefix.clone() });
 }
 
-/// In a worker of a log master: its output (stdout, stderr, and so the
-/// app's prints) goes to `general`; request lines to `req` if given.
-pub fn become_worker(general: RawFd, req: Option<RawFd>) {
+/// In a worker of a log master: its stdout and stderr (and so the app's
+/// prints) go to the output stream, our lines to the message sockets.
+pub fn become_worker(ends: &master::WorkerEnds) {
+    use std::os::fd::AsRawFd;
     // SAFETY: the fds are this process's own.
     unsafe {
-        libc::dup2(general, 1);
-        libc::dup2(general, 2);
+        libc::dup2(ends.output.as_raw_fd(), 1);
+        libc::dup2(ends.output.as_raw_fd(), 2);
     }
-    let _ = TO_MASTER.set((general, req));
+    let _ = TO_MASTER.set((ends.records.as_raw_fd(), ends.requests.as_raw_fd()));
 }
 
 /// Writes one log line with a single write(2): several processes (master,
@@ -234,9 +239,8 @@ pub fn write_request(line: &[u8]) {
 }
 
 fn emit(line: &[u8], request: bool) {
-    if let Some(&(general, req)) = TO_MASTER.get() {
-        let fd = if request { req.unwrap_or(general) } else { general };
-        send_to_master(fd, line);
+    if let Some(&(records, requests)) = TO_MASTER.get() {
+        send_to_master(if request { requests } else { records }, line);
         return;
     }
     if master::dispatch_here(line, request) {
@@ -246,7 +250,7 @@ fn emit(line: &[u8], request: bool) {
     let _ = std::io::stderr().write_all(line);
 }
 
-/// Hands a line to the log master without waiting: if its stream is full
+/// Hands a line to the log master without waiting: if its socket is full
 /// the line is counted as dropped, and the count reported with the next
 /// line that gets through.
 fn send_to_master(fd: RawFd, line: &[u8]) {
@@ -262,32 +266,22 @@ fn send_to_master(fd: RawFd, line: &[u8]) {
     }
 }
 
+/// One message, queued whole or not at all (a message socket never takes
+/// part of one), so no line is ever cut and nothing waits. A record longer
+/// than the master reads at once goes in pieces.
 fn try_send(fd: RawFd, data: &[u8]) -> bool {
-    let mut sent = 0;
-    let mut waits = 0;
-    while sent < data.len() {
-        // SAFETY: sends from a buffer we own.
-        let n = unsafe { libc::send(fd, data[sent..].as_ptr() as *const _, data.len() - sent, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-        if n > 0 {
-            sent += n as usize;
-            continue;
+    data.chunks(master::RECORD_MAX).all(|piece| {
+        loop {
+            // SAFETY: sends from a buffer we own.
+            let n = unsafe { libc::send(fd, piece.as_ptr() as *const _, piece.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+            if n >= 0 {
+                break true;
+            }
+            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                break false;
+            }
         }
-        let e = std::io::Error::last_os_error();
-        if n < 0 && e.kind() == std::io::ErrorKind::Interrupted {
-            continue;
-        }
-        // A line begun is finished, waiting (a little) if need be: half
-        // a line would join the next one.
-        if sent > 0 && e.kind() == std::io::ErrorKind::WouldBlock && waits < 5 {
-            waits += 1;
-            let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
-            // SAFETY: one pollfd we own.
-            unsafe { libc::poll(&mut p, 1, 1000) };
-            continue;
-        }
-        return false;
-    }
-    true
+    })
 }
 
 /// `eprintln!` that writes the line at once (see `write_line`).

@@ -79,8 +79,8 @@ fn spawn(
             }
             signals.close_in_child();
             crate::log::master::close_in_child();
-            if let Some((general, req)) = &log_streams {
-                crate::log::become_worker(std::os::fd::AsRawFd::as_raw_fd(general), req.as_ref().map(std::os::fd::AsRawFd::as_raw_fd));
+            if let Some(ends) = &log_streams {
+                crate::log::become_worker(ends);
             }
             // Kept open for the worker's life (become_worker writes to them).
             std::mem::forget(log_streams);
@@ -209,6 +209,9 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
             next = next.min(d);
         }
         if let Some(d) = daemons.next_deadline() {
+            next = next.min(d);
+        }
+        if let Some(d) = crate::log::master::next_deadline() {
             next = next.min(d);
         }
         if chain.is_some() {

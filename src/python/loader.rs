@@ -52,7 +52,7 @@ pub struct App {
 pub fn load_apps(py: Python<'_>, specs: &[AppSpec], imports: &[String]) -> Result<Vec<App>, String> {
     for m in imports {
         if let Err(e) = py.import(m.as_str()) {
-            e.print(py);
+            super::log_exception(py, &format!("oxwsgi: importing {} raised:", m), &e);
             return Err(format!("--import {}: the module cannot be imported (the Python traceback is above)", m));
         }
     }
@@ -78,7 +78,7 @@ pub fn load_apps(py: Python<'_>, specs: &[AppSpec], imports: &[String]) -> Resul
                 apps.push(App { mountpoint: spec.mountpoint.clone(), callable: app.unbind() });
             }
             Err(e) => {
-                e.print(py);
+                super::log_exception(py, &format!("oxwsgi: loading {} raised:", what), &e);
                 return Err(format!("cannot load the application from {} (the Python traceback is above)", what));
             }
         }

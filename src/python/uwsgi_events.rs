@@ -109,8 +109,7 @@ pub fn run_handler(py: Python<'_>, num: u8) {
         return;
     };
     if let Err(e) = h.call1((num,)) {
-        crate::logln!("oxwsgi: the handler of uWSGI signal {} raised:", num);
-        e.print(py);
+        crate::python::log_exception(py, &format!("oxwsgi: the handler of uWSGI signal {} raised:", num), &e);
     }
 }
 
@@ -122,8 +121,7 @@ pub fn run_post_fork_hook(py: Python<'_>) {
         return;
     }
     if let Err(e) = hook.call0() {
-        crate::logln!("oxwsgi: uwsgi.post_fork_hook raised in worker {}:", crate::python::uwsgi_module::worker());
-        e.print(py);
+        crate::python::log_exception(py, &format!("oxwsgi: uwsgi.post_fork_hook raised in worker {}:", crate::python::uwsgi_module::worker()), &e);
     }
 }
 

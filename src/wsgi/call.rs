@@ -38,8 +38,7 @@ fn report(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars)
     if let Some(w) = crate::stats::me() {
         w.exceptions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    crate::logln!("oxwsgi: {} ({}), answering 500:", what, describe(vars));
-    e.print(py);
+    crate::python::log_exception(py, &format!("oxwsgi: {} ({}), answering 500:", what, describe(vars)), &e);
 }
 
 /// --catch-exceptions: the traceback goes to the client as well.
@@ -49,20 +48,14 @@ pub fn set_catch_exceptions(on: bool) {
     CATCH_EXCEPTIONS.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// The traceback as Python prints it.
-fn traceback_text(py: Python<'_>, e: &PyErr) -> PyResult<String> {
-    let lines: Vec<String> = py.import("traceback")?.call_method1("format_exception", (e.get_type(py), e.value(py), e.traceback(py)))?.extract()?;
-    Ok(lines.concat())
-}
-
 fn fail(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars, resp: &mut Responder) {
     if e.is_instance_of::<crate::worker::harakiri::HarakiriError>(py) {
-        crate::logln!("oxwsgi: HARAKIRI: {} interrupted, answering 504; it was here:", describe(vars));
-        e.print(py);
+        crate::python::log_exception(py, &format!("oxwsgi: HARAKIRI: {} interrupted, answering 504; it was here:", describe(vars)), &e);
         resp.timed_out(py);
         return;
     }
-    let shown = CATCH_EXCEPTIONS.load(std::sync::atomic::Ordering::Relaxed).then(|| traceback_text(py, &e).unwrap_or_else(|_| format!("{}\n", e)));
+    let shown =
+        CATCH_EXCEPTIONS.load(std::sync::atomic::Ordering::Relaxed).then(|| crate::python::traceback_text(py, &e).unwrap_or_else(|_| format!("{}\n", e)));
     report(py, e, what, vars);
     match shown {
         Some(text) => resp.fail_showing(py, text),
