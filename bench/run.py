@@ -202,7 +202,11 @@ def run_one(server, scen, seconds, tmp):
         pids = tree(proc.pid)
         ngx_pids = tree(ngx.pid) if ngx else []
         cpu0, ngx0 = cpu_seconds(pids), cpu_seconds(ngx_pids)
+        # A profiler (bench/log_cost.py --profile) watches the workers meanwhile.
+        profiled = scen["profile"]([p for p in pids if p != proc.pid] or [proc.pid], seconds) if scen.get("profile") else None
         res = wrk(url, scen["conns"], seconds, scen.get("script"))
+        if profiled:
+            res["profile"] = profiled()
         n = max(res["requests"], 1)
         res["cpu"] = (cpu_seconds(pids) - cpu0) * 1e6 / n
         res["ngx_cpu"] = (cpu_seconds(ngx_pids) - ngx0) * 1e6 / n

@@ -30,7 +30,9 @@ pub struct RequestLog<'a> {
 
 /// The local time as uWSGI prints it (ctime without the newline).
 pub fn ctime_now() -> String {
-    String::from_utf8_lossy(&ctime_bytes()).into_owned()
+    let mut b = Vec::new();
+    put_ctime(&mut b);
+    String::from_utf8_lossy(&b).into_owned()
 }
 
 thread_local! {
@@ -39,7 +41,7 @@ thread_local! {
     static CTIME: std::cell::RefCell<(i64, Vec<u8>)> = const { std::cell::RefCell::new((-1, Vec::new())) };
 }
 
-fn ctime_bytes() -> Vec<u8> {
+fn put_ctime(l: &mut Vec<u8>) {
     // SAFETY: time(NULL) reads the clock.
     let now = unsafe { libc::time(std::ptr::null_mut()) } as i64;
     CTIME.with(|c| {
@@ -47,8 +49,13 @@ fn ctime_bytes() -> Vec<u8> {
         if c.0 != now {
             *c = (now, super::format::strftime(now, "%a %b %e %H:%M:%S %Y").into_bytes());
         }
-        c.1.clone()
+        l.extend_from_slice(&c.1);
     })
+}
+
+/// A number, without the formatting machinery (a line has eight).
+fn num<N: itoa::Integer>(l: &mut Vec<u8>, n: N) {
+    l.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Copies `b` into the line, with control characters (a newline in a URI
@@ -70,34 +77,61 @@ pub(super) fn put(l: &mut Vec<u8>, b: &[u8]) {
 impl RequestLog<'_> {
     pub fn format(&self) -> Vec<u8> {
         let mut l = Vec::with_capacity(256);
+        self.format_into(&mut l);
+        l
+    }
+
+    /// Appends the line (with its newline) to `l`.
+    pub fn format_into(&self, l: &mut Vec<u8>) {
         let status_code = self.status.get(..3).unwrap_or(self.status);
         if let Some((vsz, rss)) = self.memory {
             let _ = write!(l, "{{address space usage: {} bytes/{}MB}} {{rss usage: {} bytes/{}MB}} ", vsz, vsz >> 20, rss, rss >> 20);
         }
-        let _ = write!(l, "[pid: {}|app: {}|req: {}/{}] ", self.pid, self.app, self.worker_requests, self.total_requests);
-        put(&mut l, self.remote_addr);
-        l.extend_from_slice(b" (");
-        put(&mut l, self.remote_user);
-        let _ = write!(l, ") {{{} vars in {} bytes}} [", self.vars, self.vars_bytes);
-        l.extend_from_slice(&ctime_bytes());
+        l.extend_from_slice(b"[pid: ");
+        num(l, self.pid);
+        l.extend_from_slice(b"|app: ");
+        num(l, self.app);
+        l.extend_from_slice(b"|req: ");
+        num(l, self.worker_requests);
+        l.push(b'/');
+        num(l, self.total_requests);
         l.extend_from_slice(b"] ");
-        put(&mut l, self.method);
+        put(l, self.remote_addr);
+        l.extend_from_slice(b" (");
+        put(l, self.remote_user);
+        l.extend_from_slice(b") {");
+        num(l, self.vars);
+        l.extend_from_slice(b" vars in ");
+        num(l, self.vars_bytes);
+        l.extend_from_slice(b" bytes} [");
+        put_ctime(l);
+        l.extend_from_slice(b"] ");
+        put(l, self.method);
         l.push(b' ');
-        put(&mut l, self.uri);
+        put(l, self.uri);
         let (t, unit) = match self.micros {
-            Some(us) => (us, "micros"),
-            None => (self.msecs, "msecs"),
+            Some(us) => (us, &b" micros ("[..]),
+            None => (self.msecs, &b" msecs ("[..]),
         };
-        let _ = write!(l, " => generated {} bytes in {} {} (", self.body_bytes, t, unit);
-        put(&mut l, self.protocol);
+        l.extend_from_slice(b" => generated ");
+        num(l, self.body_bytes);
+        l.extend_from_slice(b" bytes in ");
+        num(l, t);
+        l.extend_from_slice(unit);
+        put(l, self.protocol);
         l.push(b' ');
-        put(&mut l, status_code);
-        let _ = writeln!(l, ") {} headers in {} bytes (1 switches on core {})", self.headers, self.headers_bytes, self.core);
-        l
+        put(l, status_code);
+        l.extend_from_slice(b") ");
+        num(l, self.headers);
+        l.extend_from_slice(b" headers in ");
+        num(l, self.headers_bytes);
+        l.extend_from_slice(b" bytes (1 switches on core ");
+        num(l, self.core);
+        l.extend_from_slice(b")\n");
     }
 
     pub fn write(&self) {
-        super::write_request(&self.format());
+        super::write_request_with(|l| self.format_into(l));
     }
 }
 

@@ -217,13 +217,20 @@ fn pieces(data: &[u8], max: usize) -> Vec<std::ops::Range<usize>> {
 
 /// A request line (with its newline), to the request logger if there is one.
 pub fn write_request(line: &[u8]) {
+    write_request_with(|l| l.extend_from_slice(line));
+}
+
+/// A request line that `put` appends (with its newline) to a buffer: the
+/// batch itself when lines are batched, so a line is not copied again.
+pub fn write_request_with(put: impl FnOnce(&mut Vec<u8>)) {
     let prefix = SETUP.get().and_then(|s| s.prefix.as_deref());
+    let mut put = Some(put);
     let batched = BATCH.with(|b| match b.borrow_mut().as_mut() {
         Some(v) => {
             if let Some(p) = prefix {
                 v.extend_from_slice(p.as_bytes());
             }
-            v.extend_from_slice(line);
+            (put.take().expect("called once"))(v);
             Some(v.len() >= BATCH_MAX)
         }
         None => None,
@@ -231,10 +238,14 @@ pub fn write_request(line: &[u8]) {
     match batched {
         Some(true) => flush_batch(),
         Some(false) => {}
-        None => match prefix {
-            Some(p) => emit(&[p.as_bytes(), line].concat(), true),
-            None => emit(line, true),
-        },
+        None => {
+            let mut line = Vec::with_capacity(256);
+            if let Some(p) = prefix {
+                line.extend_from_slice(p.as_bytes());
+            }
+            (put.take().expect("called once"))(&mut line);
+            emit(&line, true);
+        }
     }
 }
 

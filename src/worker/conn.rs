@@ -5,9 +5,9 @@
 use super::Shared;
 use super::admission::{Admission, Ticket};
 use super::body::{BodyError, Limits, read_body};
+use super::request_log::Captured;
 use super::respond::{Outcome, ReqMeta, write_response, write_simple};
 use super::stream::Stream;
-use crate::log::RequestLog;
 use crate::proto::http::{self, ConnInfo, Framing};
 use crate::proto::proxy::{self, Proxy};
 use crate::proto::uwsgi;
@@ -124,7 +124,7 @@ async fn dispatch(
     reuse: &mut Reuse,
     ticket: &mut Ticket,
 ) -> Outcome {
-    let captured = sh.log_any.then(|| capture_for_log(sh, &vars));
+    let captured = sh.log_any.then(|| Captured::take(sh, &vars));
     let logvars: Option<crate::wsgi::LogVars> = sh.log_format.as_ref().filter(|f| f.logvars).map(|_| Default::default());
     let slot = crate::stats::me();
     if let Some(w) = slot {
@@ -147,10 +147,7 @@ async fn dispatch(
         }
     };
     if let Some(why) = out.broken.filter(|_| !sh.cfg.ignore_write_errors) {
-        let what = match &captured {
-            Some(Captured::Default { method, uri, .. }) => format!("{} {}", String::from_utf8_lossy(method), String::from_utf8_lossy(uri)),
-            _ => "the request".to_string(),
-        };
+        let what = captured.as_ref().and_then(Captured::request).unwrap_or_else(|| "the request".to_string());
         log_refusal(peer, &format!("response to {} not delivered", what), why);
     }
     let elapsed = started.map_or(Duration::ZERO, |t| t.elapsed());
@@ -161,118 +158,10 @@ async fn dispatch(
     if let Some(c) = captured {
         let status = status_code(&out.status);
         if !sh.cfg.disable_logging || sh.cfg.log.only.wants(status, elapsed.as_millis() as u64, out.body_bytes, out.sendfile, out.broken.is_some()) {
-            write_log(sh, c, &out, status, n, elapsed, slot, logvars);
+            c.write(sh, &out, status, n, elapsed, slot, logvars);
         }
     }
     out
-}
-
-/// What a request's log line needs, copied before the request goes to
-/// the app: the default line's few variables, or those the --log-format names.
-enum Captured {
-    Default { vars: usize, vars_bytes: usize, method: Vec<u8>, uri: Vec<u8>, addr: Vec<u8>, proto: Vec<u8> },
-    Format { values: Vec<Option<Vec<u8>>>, vars: usize, vars_bytes: usize, content_length: u64 },
-}
-
-fn capture_for_log(sh: &Shared, vars: &Vars) -> Captured {
-    let own = |name: &[u8]| vars.get(name).map(|v| v.to_vec());
-    match &sh.log_format {
-        Some(f) => Captured::Format {
-            values: f.captured().map(own).collect(),
-            vars: vars.len(),
-            vars_bytes: vars.byte_len(),
-            content_length: vars.get(b"CONTENT_LENGTH").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok()).unwrap_or(0),
-        },
-        None => {
-            // --log-x-forwarded-for: the first address the proxies saw.
-            let forwarded = sh
-                .cfg
-                .log
-                .x_forwarded_for
-                .then(|| vars.get(b"HTTP_X_FORWARDED_FOR"))
-                .flatten()
-                .map(|v| v.split(|&b| b == b',').next().unwrap_or(v).trim_ascii())
-                .filter(|v| !v.is_empty());
-            Captured::Default {
-                vars: vars.len(),
-                vars_bytes: vars.byte_len(),
-                method: own(b"REQUEST_METHOD").unwrap_or_default(),
-                uri: vars.get(b"REQUEST_URI").or(vars.get(b"PATH_INFO")).unwrap_or(b"").to_vec(),
-                addr: forwarded.or(vars.get(b"REMOTE_ADDR")).unwrap_or(b"").to_vec(),
-                proto: vars.get(b"SERVER_PROTOCOL").unwrap_or(b"HTTP/1.0").to_vec(),
-            }
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write_log(
-    sh: &Shared,
-    c: Captured,
-    out: &Outcome,
-    status: u16,
-    n: u64,
-    elapsed: Duration,
-    slot: Option<&crate::stats::board::WorkerSlot>,
-    logvars: Option<crate::wsgi::LogVars>,
-) {
-    match c {
-        Captured::Default { vars, vars_bytes, method, uri, addr, proto } => RequestLog {
-            pid: sh.pid,
-            app: 0,
-            worker_requests: n,
-            total_requests: n,
-            remote_addr: &addr,
-            remote_user: b"",
-            vars,
-            vars_bytes,
-            method: &method,
-            uri: &uri,
-            body_bytes: out.body_bytes,
-            msecs: elapsed.as_millis(),
-            micros: sh.cfg.log.micros.then_some(elapsed.as_micros()),
-            protocol: &proto,
-            status: &out.status,
-            headers: out.headers,
-            headers_bytes: out.headers_bytes,
-            core: 0,
-            memory: sh.cfg.memory_report.then(|| memory_report(slot)),
-        }
-        .write(),
-        Captured::Format { values, vars, vars_bytes, content_length } => {
-            let Some(f) = &sh.log_format else { return };
-            let lv = logvars.map(|l| std::mem::take(&mut *l.lock().unwrap_or_else(|e| e.into_inner()))).unwrap_or_default();
-            let micros = elapsed.as_micros() as u64;
-            let memory = if f.memory {
-                let (rss, vsz) = crate::stats::own_memory();
-                (vsz, rss)
-            } else {
-                (0, 0)
-            };
-            let entry = crate::log::format::Entry {
-                vars: &values,
-                status,
-                body_bytes: out.body_bytes,
-                headers_bytes: out.headers_bytes as u64,
-                headers: out.headers,
-                content_length,
-                started_us: crate::log::format::unix_now().saturating_sub(micros),
-                micros,
-                pid: sh.pid,
-                wid: sh.worker_id,
-                core: 0,
-                vars_count: vars,
-                vars_bytes,
-                modifiers: (0, 0),
-                memory,
-                logvars: &lv,
-                write_errors: out.broken.is_some() as u64,
-            };
-            let mut line = Vec::with_capacity(256);
-            f.render(&entry, &mut line);
-            crate::log::write_request(&line);
-        }
-    }
 }
 
 /// Whether the whole body is already in `buf` (reading it will not wait).
@@ -294,19 +183,8 @@ async fn read_body_boxed(s: &mut Stream, buf: &mut BytesMut, framing: Framing, l
 }
 
 /// The code of a status line ("404 Not Found" -> 404); 0 if none.
-fn status_code(status: &[u8]) -> u16 {
+pub(super) fn status_code(status: &[u8]) -> u16 {
     status.get(..3).and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.parse().ok()).unwrap_or(0)
-}
-
-/// --memory-report: (vsz, rss) for the request log line, kept for the
-/// stats too.
-fn memory_report(slot: Option<&crate::stats::board::WorkerSlot>) -> (u64, u64) {
-    let (rss, vsz) = crate::stats::own_memory();
-    if let Some(w) = slot {
-        w.rss.store(rss, std::sync::atomic::Ordering::Relaxed);
-        w.vsz.store(vsz, std::sync::atomic::Ordering::Relaxed);
-    }
-    (vsz, rss)
 }
 
 /// Answers a refused request and closes without a reset: if we closed with

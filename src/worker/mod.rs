@@ -13,6 +13,7 @@ mod contain;
 pub mod drive;
 pub mod harakiri;
 pub mod pool;
+mod request_log;
 mod respond;
 mod stream;
 
