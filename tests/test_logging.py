@@ -3,10 +3,13 @@ options say, and the tests read it back."""
 import concurrent.futures
 import json
 import os
+import shutil
+import signal
 import socket
+import subprocess
 import time
 
-from conftest import APPS, ROOT, free_port
+from conftest import APPS, BIN, ROOT, free_port, wait_port
 from test_http import get
 from test_master import wait_for
 
@@ -305,7 +308,6 @@ def test_a_stalled_log_master_never_holds_a_worker(serve, tmp_path):
     once, lines that do not fit are dropped, and the count of them is
     logged once the master reads again: lines + dropped = requests."""
     import http.client
-    import signal
     log, port = tmp_path / "req.log", free_port()
     srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, "--master", "--processes", "1",
                 "--logger", "file:%s" % log, port=port)
@@ -343,3 +345,47 @@ def test_a_stalled_log_master_never_holds_a_worker(serve, tmp_path):
     assert dropped > 0 and lines + dropped == sent, (lines, dropped, sent)
     assert all(l.startswith("[pid: ") or "oxwsgi" in l for l in log.read_text().splitlines() if l)  # none cut
     conn.close()
+
+
+# A private mount namespace whose /dev is the test's directory: the real
+# null, zero, random, urandom and full, and the test's socket as /dev/log.
+DEV_SANDBOX = """set -e
+d="$1"; shift
+for f in null zero random urandom full; do : > "$d/$f"; mount --bind "/dev/$f" "$d/$f"; done
+mount --rbind "$d" /dev
+exec "$@"
+"""
+
+
+def test_syslog_and_stdio_loggers_of_the_real_binary(tmp_path):
+    """--logger syslog writes to /dev/log (here the test's socket, in a
+    private mount namespace: nothing outside it sees a /dev/log); --req-logger
+    stdio writes the request lines to the original stdout."""
+    assert os.geteuid() == 0, "this test needs root for a private mount namespace (unshare -m): run the tests as root, as CI does"
+    assert shutil.which("unshare"), "this test needs unshare: apt-get install util-linux"
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    syslog.bind(str(dev / "log"))
+    syslog.settimeout(10)
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    port = free_port()
+    cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c", DEV_SANDBOX, "sandbox", str(dev), str(BIN),
+           "--http", "127.0.0.1:%d" % port, "--wsgi-file", str(SUITE), "--logger", "syslog:shop,local1", "--req-logger", "stdio"]
+    with open(out, "wb") as o, open(err, "wb") as e:
+        p = subprocess.Popen(cmd, stdout=o, stderr=e)
+    try:
+        wait_port(port, proc=p)
+        get(port, "/pid?via-stdio")
+        got = []
+        while not any(b"ready in process" in g for g in got):
+            got.append(syslog.recv(65536))
+        # local1 (17) * 8 + info (6)
+        assert all(g.startswith(b"<142>shop: ") for g in got), got
+        wait_for(lambda: b"GET /pid?via-stdio" in out.read_bytes(), what="the request line on stdout")
+        assert out.read_bytes().startswith(b"[pid: ")
+        assert b"via-stdio" not in err.read_bytes() and b"ready in process" not in err.read_bytes()
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(10)
+        syslog.close()
