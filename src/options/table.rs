@@ -323,7 +323,7 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("log-master-bufsize", [], None, Value, "Logging", Yes, "how much the master reads of a log stream at once (default 8192)"),
     opt!("log-master-stream", [], None, Flag, "Logging", NoOp("the workers' log streams are stream sockets already, one per worker"), "use stream sockets for the log master"),
     opt!("log-master-req-stream", [], None, Flag, "Logging", NoOp("the workers' log streams are stream sockets already, one per worker"), "use stream sockets for request lines"),
-    opt!("threaded-logger", [], None, Flag, "Logging", NoOp("the master's poll loop writes the log lines; a worker never waits for it beyond its stream's buffer"), "write logs from a thread of the master"),
+    opt!("threaded-logger", [], None, Flag, "Logging", NoOp("the master's poll loop writes the log lines, and a worker never waits for it: a line that does not fit in its socket is dropped and counted"), "write logs from a thread of the master"),
     opt!("logger", [], None, List, "Logging", Yes, "where log lines go: file:PATH, stdio, fd:N, syslog[:IDENT[,FACILITY]], rsyslog:HOST:PORT[,IDENT[,FACILITY]], socket:ADDR; NAME PLUGIN:ARGS for one --log-route sends lines to"),
     opt!("req-logger", ["logger-req"], None, List, "Logging", Yes, "where request lines go (as --logger); without one they go with the rest"),
     opt!("log-route", [], None, List, "Logging", Yes, "NAME REGEXP: lines that match go to the logger NAME only"),
