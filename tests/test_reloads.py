@@ -259,6 +259,36 @@ def test_the_old_workers_serve_while_the_new_master_imports(serve, tmp_path):
     assert "the new workers accept: retiring the previous workers" in srv.read_log()
 
 
+def test_with_a_log_master_the_old_workers_lines_are_still_written(serve, tmp_path):
+    """--logger makes the master write the log; a graceful reload still
+    overlaps the generations, and the old workers' log sockets go to the
+    new master, so every request of the overlap is logged (one line per
+    answer, the old workers' too, after the re-exec)."""
+    slow = "import time\ntime.sleep(2)\n"
+    app = tmp_path / "app.py"
+    app.write_text(slow + APP % "v1")
+    log, port = tmp_path / "all.log", free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--master", "--processes", "2",
+                "--logger", "file:%s" % log, port=port)
+    wait_for(lambda: log.exists() and log.read_text().count("spawned worker") == 2, what="the workers")
+    load = Load(port)
+    try:
+        time.sleep(0.3)
+        app.write_text(slow + APP % "v2")
+        srv.signal(signal.SIGHUP)
+        wait_for(lambda: versions(load)[-1:] == ["v2"], timeout=30, what="the new version")
+        wait_for(lambda: log.read_text().count("previous worker (pid: ") == 2, what="the old workers to retire")
+    finally:
+        failures = load.finish()
+    assert failures == []
+    text = log.read_text()
+    assert "reloading; the workers serve until the new ones accept" in text
+    assert "log line(s) dropped" not in text
+    # Every answer has its line: the old workers' of the new master's
+    # import (2 s) too, which only the new master could read.
+    wait_for(lambda: log.read_text().count("GET / => generated") == len(load.answers), what="a line per answer")
+
+
 def test_fifo_p_suspends_and_resumes_and_C_goes_cheap(serve, tmp_path):
     import socket
     app, fifo = tmp_path / "app.py", tmp_path / "master.fifo"

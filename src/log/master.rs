@@ -218,10 +218,10 @@ pub fn reopen_or_rotate(rotate: bool) -> bool {
 /// Before a reload or exit: every line still in a stream is written, and
 /// stdout/stderr point at the log destination again.
 pub fn finish() {
+    stop_reading_meanwhile();
     let mut g = lock();
     if let Some(lm) = g.as_mut() {
-        lm.read_all();
-        lm.flush_tracebacks(None);
+        lm.drain();
         // SAFETY: our own descriptors.
         unsafe {
             libc::dup2(lm.stdout, 1);
@@ -229,6 +229,103 @@ pub fn finish() {
         }
     }
     *g = None;
+}
+
+/// Reads the streams on a thread of its own while the master cannot (it
+/// imports the app after a reload, while the old workers still serve and
+/// log); stopped and joined before the master forks (it must not fork
+/// with a thread running).
+static MEANWHILE: Mutex<Option<(std::sync::Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<()>)>> = Mutex::new(None);
+
+/// Starts reading on a thread, if there is anything to read yet: the
+/// sockets of workers a previous master passed on.
+pub fn read_meanwhile() {
+    if lock().as_ref().is_none_or(|lm| lm.streams.len() <= 1) {
+        return;
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let reader = std::thread::spawn(move || {
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut fds: Vec<libc::pollfd> = poll_fds().into_iter().map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+            // SAFETY: pollfds we own; the log master keeps the fds open.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 50) };
+            service();
+        }
+    });
+    *MEANWHILE.lock().unwrap_or_else(|e| e.into_inner()) = Some((stop, reader));
+}
+
+/// Stops the reading thread, if one runs, and waits for it to end.
+pub fn stop_reading_meanwhile() {
+    let taken = MEANWHILE.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some((stop, reader)) = taken {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = reader.join();
+    }
+}
+
+/// The workers' sockets a re-executed master takes over (kind:fd,...).
+const PASSED: &str = "OXWSGI_LOG_STREAMS";
+
+/// Before a reload whose workers go on serving (master/handover.rs): what
+/// is in their sockets is written, and the sockets stay open across the
+/// exec for the next master, which reads them until those workers retire.
+pub fn pass_on() {
+    let mut g = lock();
+    let Some(lm) = g.as_mut() else { return };
+    lm.drain();
+    let mut list = Vec::new();
+    // The first stream is this master's own output: not passed.
+    for s in lm.streams.drain(1..) {
+        let kind = match s.kind {
+            Kind::Output => 'o',
+            Kind::Records => 'r',
+            Kind::Requests => 'q',
+        };
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(s.fd);
+        // SAFETY: clears close-on-exec on a descriptor we own.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        list.push(format!("{}:{}", kind, fd));
+    }
+    // SAFETY: the master runs no threads; this is just before the exec.
+    unsafe { std::env::set_var(PASSED, list.join(",")) };
+}
+
+/// In a master just started: takes over the sockets a previous master
+/// passed on, or, without a log master now, closes them (their workers'
+/// lines go nowhere until they retire).
+pub fn take_passed() {
+    let Ok(list) = std::env::var(PASSED) else { return };
+    // SAFETY: read at the master's start, before it forks or starts anything.
+    unsafe { std::env::remove_var(PASSED) };
+    let mut g = lock();
+    for item in list.split(',') {
+        let Some((kind, fd)) = item.split_once(':') else { continue };
+        let (Some(kind), Ok(fd)) = (
+            match kind {
+                "o" => Some(Kind::Output),
+                "r" => Some(Kind::Records),
+                "q" => Some(Kind::Requests),
+                _ => None,
+            },
+            fd.parse::<RawFd>(),
+        ) else {
+            continue;
+        };
+        // Only a socket: a stale list must never make us read or close a stranger.
+        let is_socket = nix::sys::stat::fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK);
+        if !is_socket || fd <= 2 {
+            continue;
+        }
+        // SAFETY: the previous master left this descriptor to us.
+        let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let _ = nix::fcntl::fcntl(&owned, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+        match g.as_mut() {
+            Some(lm) => lm.streams.push(Stream::new(owned, kind)),
+            None => drop(owned),
+        }
+    }
 }
 
 impl LogMaster {
@@ -252,6 +349,19 @@ impl LogMaster {
         // Request lines arrive apart only when there are --req-loggers;
         // otherwise they go with the rest, as in uWSGI.
         if request { self.req.send(line, &mut out) } else { self.general.send(line, &mut out) }
+    }
+
+    /// Everything the streams hold, written now (a line cut short too).
+    fn drain(&mut self) {
+        self.read_all();
+        self.flush_tracebacks(None);
+        for i in 0..self.streams.len() {
+            let mut part = std::mem::take(&mut self.streams[i].partial);
+            if !part.is_empty() {
+                part.push(b'\n');
+                self.route(&part, false);
+            }
+        }
     }
 
     fn read_all(&mut self) {

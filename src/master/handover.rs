@@ -4,10 +4,11 @@
 //! master keeps the PID, so the old workers stay its children: it finds
 //! them in OXWSGI_PREVIOUS_WORKERS, stops them gracefully (SIGTERM) when
 //! the new generation is ready, and reaps them. No request waits for the
-//! new master's import (issue 17; bench/reload_latency.py).
+//! new master's import (issue 17; bench/reload_latency.py). With a log
+//! master, the old workers' log sockets are passed on the same way
+//! (log/master.rs `pass_on`), so their lines are still written.
 
 use super::slots::Slot;
-use crate::options::Config;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
@@ -17,12 +18,6 @@ const ENV: &str = "OXWSGI_PREVIOUS_WORKERS";
 /// How long the new generation may take to accept before the old one is
 /// retired anyway.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// Whether a reload of `cfg` can overlap the generations. Not with the log
-/// master: the old workers write into pipes that the old one held.
-pub fn possible(cfg: &Config) -> bool {
-    !cfg.log.master
-}
 
 /// Before the re-exec: who the new master must retire (nobody, for a
 /// reload that stopped its workers first).

@@ -223,6 +223,10 @@ fn start(cfg: Config) -> Result<i32, String> {
         let file = cfg.logto2.clone().or_else(|| cfg.logto.clone()).or_else(|| cfg.daemonize.clone());
         crate::log::master::start(&cfg.log, file)?;
     }
+    // A reload whose old workers still serve passed their log sockets on:
+    // read while the app loads, until the first fork.
+    crate::log::master::take_passed();
+    crate::log::master::read_meanwhile();
     crate::python::interp::start(&cfg).map_err(|e| e.0)?;
     let cfg = Arc::new(cfg);
     // The processes the app starts while it loads must not inherit the
@@ -238,6 +242,8 @@ fn start(cfg: Config) -> Result<i32, String> {
     if !cfg.lazy_apps {
         after_apps(&cfg)?;
     }
+    // Nothing forks with a thread running.
+    crate::log::master::stop_reading_meanwhile();
     if let Some(d) = cfg.daemonize2.as_ref().filter(|_| !reloaded) {
         daemon::daemonize(d)?;
         // The master's PID is the detached one's now.
@@ -252,6 +258,9 @@ fn start(cfg: Config) -> Result<i32, String> {
     let reload = if multi {
         match supervisor::run(cfg.clone(), &bound, apps, stats) {
             supervisor::MasterExit::Reload(serving) => {
+                if !serving.is_empty() {
+                    crate::log::master::pass_on();
+                }
                 handover::pass_on(&serving);
                 true
             }

@@ -357,7 +357,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
             match sig {
                 Some(Signal::SIGHUP) if ending.is_none() && !config_still_valid(&cfg) => {}
                 Some(Signal::SIGTERM) if ending.is_none() => ending = Some(wind_down(&cfg, &slots, MasterExit::Stop, &why)),
-                Some(Signal::SIGHUP) if ending.is_none() && super::handover::possible(&cfg) => break 'main hand_over(&slots, &mut previous, &why),
+                Some(Signal::SIGHUP) if ending.is_none() => break 'main hand_over(&slots, &mut previous, &why),
                 Some(Signal::SIGHUP) if ending.is_none() => ending = Some(wind_down(&cfg, &slots, MasterExit::Reload(Vec::new()), &why)),
                 Some(Signal::SIGINT) | Some(Signal::SIGQUIT) => {
                     crate::logln!("oxwsgi: {}: stopping now", why);
@@ -437,11 +437,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                     }
                     let why = format!("{} was touched (--touch-reload)", p.display());
                     resume(&slots, &mut paused);
-                    if super::handover::possible(&cfg) {
-                        break 'main hand_over(&slots, &mut previous, &why);
-                    }
-                    ending = Some(wind_down(&cfg, &slots, MasterExit::Reload(Vec::new()), &why));
-                    break;
+                    break 'main hand_over(&slots, &mut previous, &why);
                 }
             }
         }
