@@ -7,7 +7,10 @@ client threads, sends SIGHUP a few times, and reports the failed requests
 and the longest request latency during the reloads, next to the longest
 without one.
 
-    bench/.venv/bin/python bench/reload_latency.py [--server oxwsgi|uwsgi] [--reloads 3] [--clients 4]
+    bench/.venv/bin/python bench/reload_latency.py [--server oxwsgi|uwsgi] [--reloads 3] [--clients 4] [--logger]
+
+--logger logs the requests through `--logger file:...` (so through the log
+master) instead of --disable-logging.
 """
 import argparse
 import os
@@ -27,9 +30,10 @@ from procs import free_port  # noqa: E402
 from run import OX, VENV, django_project, wait_port  # noqa: E402
 
 
-def command(server, port, proj):
+def command(server, port, proj, logger=None):
     common = ["--master", "--processes", "2", "--http-socket", "127.0.0.1:%d" % port, "--module", "mysite.wsgi", "--chdir", proj,
-              "--home", str(VENV), "--disable-logging"]
+              "--home", str(VENV)]
+    common += ["--logger", "file:%s" % logger] if logger else ["--disable-logging"]
     if server == "uwsgi":
         return [str(VENV / "bin" / "uwsgi"), "--need-app", "--die-on-term"] + common
     return [os.environ.get("OXWSGI", str(OX))] + common
@@ -72,13 +76,15 @@ def main():
     ap.add_argument("--server", default="oxwsgi", choices=["oxwsgi", "uwsgi"])
     ap.add_argument("--reloads", type=int, default=3)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--logger", action="store_true")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="oxwsgi-reload-bench-")
     proc = None
     try:
         proj = django_project(tmp)
         port = free_port()
-        proc = subprocess.Popen(command(a.server, port, proj), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        logger = os.path.join(tmp, "requests.log") if a.logger else None
+        proc = subprocess.Popen(command(a.server, port, proj, logger), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         wait_port(port, proc)
         time.sleep(1)
         load = Load(port, a.clients, seconds=10 + 6 * a.reloads)
@@ -93,7 +99,7 @@ def main():
         load.finish()
         during = [d for (t0, d) in load.samples if any(w0 <= t0 + d and t0 <= w1 for w0, w1 in windows)]
         before = [d for (t0, d) in load.samples if t0 + d < windows[0][0]]
-        print("# %s: %d reloads under %d clients, %s" % (a.server, a.reloads, a.clients, time.strftime("%Y-%m-%d")))
+        print("# %s: %d reloads under %d clients%s, %s" % (a.server, a.reloads, a.clients, " (--logger file:)" if a.logger else "", time.strftime("%Y-%m-%d")))
         print("requests %d, failed %d" % (len(load.samples), len(load.failures)))
         print("without a reload: p50 %.1f ms, max %.1f ms" % (statistics.median(before) * 1e3, max(before) * 1e3))
         print("around a reload:  p50 %.1f ms, max %.1f ms" % (statistics.median(during) * 1e3, max(during) * 1e3))
