@@ -389,3 +389,29 @@ def test_syslog_and_stdio_loggers_of_the_real_binary(tmp_path):
         p.send_signal(signal.SIGINT)
         p.wait(10)
         syslog.close()
+
+
+def test_log_reopen_after_a_reload(serve, tmp_path):
+    """--log-reopen: after logrotate moved the --logto file, a reload
+    writes a new one by the same name; without it, the moved file goes on
+    (the reloaded master keeps its descriptor)."""
+    for reopen in (True, False):
+        d = tmp_path / ("reopen" if reopen else "keep")
+        d.mkdir()
+        log, moved, port = d / "app.log", d / "app.log.1", free_port()
+        extra = ["--log-reopen"] if reopen else []
+        srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", SUITE, "--master", "--processes", "1", "--logto", log, *extra, port=port)
+        get(port, "/pid?before")
+        wait_for(lambda: "pid?before" in log.read_text(), what="the first line")
+        os.rename(log, moved)
+        srv.signal(signal.SIGHUP)
+        wait_for(lambda: "previous worker (pid: " in (log.read_text() if log.exists() else "") + moved.read_text(), what="the reload")
+        get(port, "/pid?after")
+        if reopen:
+            wait_for(lambda: log.exists() and "pid?after" in log.read_text(), what="the line in the new file")
+            assert "--log-reopen: %s opened again" % log in log.read_text()
+            assert "pid?after" not in moved.read_text()
+        else:
+            wait_for(lambda: "pid?after" in moved.read_text(), what="the line in the moved file")
+            assert not log.exists()
+        srv.stop()

@@ -59,6 +59,8 @@ pub struct LogOptions {
     pub chown: bool,
     /// --log-truncate: the log file is emptied when opened.
     pub truncate: bool,
+    /// --log-reopen: a reload opens the log file again (by its name).
+    pub reopen: bool,
     /// --log-master-bufsize: the most the master reads of a stream at once.
     pub bufsize: usize,
 }

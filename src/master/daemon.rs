@@ -29,8 +29,14 @@ pub fn set_logfile_mode(cfg: &crate::options::Config) {
 
 /// Opens a log file as the options ask.
 fn open_logfile(path: &Path, what: &str) -> Result<std::fs::File, String> {
+    open_logfile_as(path, what, true)
+}
+
+/// `may_truncate`: false when a reload opens the file again (--log-reopen):
+/// --log-truncate empties it at the start only.
+fn open_logfile_as(path: &Path, what: &str, may_truncate: bool) -> Result<std::fs::File, String> {
     let mode = LOGFILE_MODE.get();
-    let truncate = mode.is_some_and(|m| m.truncate);
+    let truncate = may_truncate && mode.is_some_and(|m| m.truncate);
     let f = std::fs::OpenOptions::new()
         .create(true)
         .append(!truncate)
@@ -127,12 +133,22 @@ pub fn forget_ready_pipe() {
 /// --logto: stderr (and stdout) go to the file, as uWSGI's logto does, so
 /// Python's tracebacks land there too.
 pub fn log_to(path: &Path) -> Result<(), String> {
-    let f = open_logfile(path, "--logto")?;
+    point_stdio_at(&open_logfile(path, "--logto")?);
+    Ok(())
+}
+
+/// --log-reopen after a reload: the file by its name again, never truncated.
+pub fn log_to_again(path: &Path) -> Result<(), String> {
+    point_stdio_at(&open_logfile_as(path, "--log-reopen", false)?);
+    Ok(())
+}
+
+fn point_stdio_at(f: &std::fs::File) {
+    // SAFETY: points our own stdout and stderr at a file we opened.
     unsafe {
         libc::dup2(f.as_raw_fd(), 1);
         libc::dup2(f.as_raw_fd(), 2);
     }
-    Ok(())
 }
 
 pub fn write_pidfile(path: &Path, atomic: bool) -> Result<(), String> {

@@ -158,6 +158,9 @@ fn start(cfg: Config) -> Result<i32, String> {
     if let Some(l) = cfg.logto.as_ref().filter(|_| !reloaded) {
         daemon::log_to(l)?;
     }
+    if reloaded && cfg.log.reopen {
+        reopen_log(&cfg);
+    }
     enter(&cfg)?;
     let mut bound = net::bind_all(&cfg.listeners, &net::BindOptions::from_config(&cfg))?;
     bound.extend(stdin_socket);
@@ -297,6 +300,17 @@ fn start(cfg: Config) -> Result<i32, String> {
     cleanup(&cfg, &bound);
     crate::logln!("oxwsgi: goodbye");
     Ok(0)
+}
+
+/// --log-reopen, in a reloaded master: the log file by its name again (a
+/// logrotate may have moved it). A file that cannot be opened now keeps
+/// the one we have: a reload must not stop the instance over its log.
+fn reopen_log(cfg: &Config) {
+    let Some(path) = cfg.logto2.as_ref().or(cfg.logto.as_ref()).or(cfg.daemonize.as_ref()) else { return };
+    match daemon::log_to_again(path) {
+        Ok(()) => crate::logln!("oxwsgi: --log-reopen: {} opened again", path.display()),
+        Err(e) => crate::logln!("oxwsgi: --log-reopen: {}; still writing the file opened before", e),
+    }
 }
 
 /// What comes before the app is loaded (in the master, or with

@@ -469,6 +469,7 @@ impl Config {
                 }
                 "logfile-chown" => c.log.chown = flag(),
                 "log-truncate" => c.log.truncate = flag(),
+                "log-reopen" => c.log.reopen = flag(),
                 "logto" => c.logto = Some(PathBuf::from(val())),
                 "logto2" => c.logto2 = Some(PathBuf::from(val())),
                 "print" => c.prints.push(val()),
@@ -511,7 +512,6 @@ impl Config {
                 | "log-master-stream"
                 | "log-master-req-stream"
                 | "threaded-logger"
-                | "log-reopen"
                 | "no-default-app" => {}
                 other => return Err(err(format!("option '{}' is not supported yet by oxwsgi", other))),
             }

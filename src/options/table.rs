@@ -336,7 +336,7 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("log-backupname", [], None, Value, "Logging", Yes, "the name the rotated file gets (default FILE.<unix time>)"),
     opt!("touch-logrotate", [], None, List, "Logging", Yes, "rotate the log file when this file is touched"),
     opt!("touch-logreopen", [], None, List, "Logging", Yes, "reopen the log file when this file is touched (after logrotate moved it)"),
-    opt!("log-reopen", [], None, Flag, "Logging", NoOp("the log file is opened afresh at every reload"), "reopen the log file at reload"),
+    opt!("log-reopen", [], None, Flag, "Logging", Yes, "reopen the log file (--logto, --logto2, --daemonize) at every reload: after logrotate moved it, the reloaded instance writes the new one"),
     opt!("logfile-chmod", [], None, Value, "Logging", Yes, "the mode of the --logto/--daemonize file (octal)"),
     opt!("logfile-chown", [], None, Flag, "Logging", Yes, "give the --logto/--daemonize file to --uid/--gid"),
     opt!("log-truncate", [], None, Flag, "Logging", Yes, "empty the log file when it is opened"),
