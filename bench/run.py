@@ -27,7 +27,8 @@ from procs import cpu_seconds, free_port, rss_mb, tree  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
-OX = ROOT / "target" / "release" / "oxwsgi"
+# OXWSGI=path runs another build as "oxwsgi" (with its liboxwsgi_ext.so beside it).
+OX = pathlib.Path(os.environ.get("OXWSGI", ROOT / "target" / "release" / "oxwsgi"))
 VENV = pathlib.Path(sys.prefix)
 APPS = HERE / "apps"
 
@@ -112,7 +113,8 @@ def cmd_bjoern(app, listen, procs, threads):
 
 def cmd_oxwsgi_base(app, listen, procs, threads):
     # Another build of oxwsgi (OXWSGI_BASE=path/to/oxwsgi), for a before /
-    # after comparison in one run: --servers oxwsgi,oxwsgi-base.
+    # after comparison in one run: --servers oxwsgi,oxwsgi-base. Copy its
+    # liboxwsgi_ext.so beside it: without it a build runs embedded (slower).
     base = os.environ.get("OXWSGI_BASE")
     if not base:
         sys.exit("oxwsgi-base needs OXWSGI_BASE=path/to/another/oxwsgi")
