@@ -13,7 +13,7 @@ from conftest import BIN, ROOT
 
 # The share config_corpus.py measured when it was last raised: a change
 # that makes fewer configs start fails here. Raise it as support grows.
-MIN_ACCEPTED = 198
+MIN_ACCEPTED = 199
 
 
 def shared():

@@ -453,3 +453,40 @@ def test_keepalive_connections_spread_over_workers(serve):
     for c in conns:
         c.close()
     assert len(owners) == 2 and min(owners.values()) >= 5, owners
+
+
+def test_harakiri_graceful_signal_is_sent_to_the_worker(serve, tmp_path):
+    """--harakiri-graceful-signal 6, as AWX configures it: a request past
+    --harakiri makes its worker get SIGABRT, which faulthandler turns into
+    the Python stack of the stuck request; the master respawns the worker."""
+    app = tmp_path / "app.py"
+    app.write_text("import faulthandler, resource, time\n"
+                   "faulthandler.enable()\n"
+                   "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
+                   "def stuck_here():\n"
+                   "    end = time.time() + 30\n"
+                   "    while time.time() < end:\n"
+                   "        pass\n"
+                   "def application(environ, start_response):\n"
+                   "    if environ['PATH_INFO'] == '/stuck':\n"
+                   "        stuck_here()\n"
+                   "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                   "    return [b'ok']\n")
+    port = free_port()
+    srv = serve("--http", "127.0.0.1:%d" % port, "--wsgi-file", app, "--master", "--processes", "1",
+                "--harakiri", "1", "--harakiri-graceful-timeout", "3", "--harakiri-graceful-signal", "6", port=port)
+    start = time.time()
+    try:
+        get(port, "/stuck")
+        raise AssertionError("a worker that got SIGABRT answered")
+    except (http.client.HTTPException, ConnectionError):
+        pass
+    assert time.time() - start < 3
+    srv.wait_log("killed by signal SIGABRT")
+    log = srv.read_log()
+    assert "sending signal 6 to worker 1 (--harakiri-graceful-signal)" in log
+    assert "Fatal Python error: Aborted" in log and "in stuck_here" in log, log
+    assert "still stuck" not in log  # gone before the graceful timeout
+    wait_for(lambda: get(port, "/")[1] == b"ok", what="the respawned worker")
+    bad = run_oxwsgi("--http", ":0", "--wsgi-file", app, "--harakiri-graceful-signal", "500")
+    assert bad.returncode != 0 and "--harakiri-graceful-signal 500: not a signal number" in bad.stderr, bad.stderr

@@ -225,6 +225,13 @@ impl Config {
                     }
                 }
                 "harakiri-graceful-timeout" => c.harakiri_graceful_timeout = num(o, 0)?,
+                "harakiri-graceful-signal" => {
+                    let n: i32 = num(o, 1)?;
+                    if n > libc::SIGRTMAX() {
+                        return Err(err(format!("--harakiri-graceful-signal {}: not a signal number (1 to {})", n, libc::SIGRTMAX())));
+                    }
+                    c.harakiri_graceful_signal = Some(n);
+                }
                 "limit-as" => c.limit_as_mb = Some(num(o, 1)?),
                 "pidfile" => c.pidfile = Some(PathBuf::from(val())),
                 "safe-pidfile" => c.safe_pidfile = Some(PathBuf::from(val())),

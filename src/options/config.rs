@@ -145,6 +145,8 @@ pub struct Config {
     pub touch_reload: Vec<PathBuf>,
     pub harakiri: u64,
     pub harakiri_graceful_timeout: u64,
+    /// --harakiri-graceful-signal: sent to the worker instead of interrupting the request.
+    pub harakiri_graceful_signal: Option<i32>,
     pub harakiri_verbose: bool,
     pub limit_as_mb: Option<u64>,
     pub pidfile: Option<PathBuf>,
@@ -300,6 +302,7 @@ impl Default for Config {
             harakiri: 0,
             harakiri_verbose: false,
             harakiri_graceful_timeout: 5,
+            harakiri_graceful_signal: None,
             limit_as_mb: None,
             pidfile: None,
             safe_pidfile: None,

@@ -126,7 +126,6 @@ static PREFIXES: &[(&[&str], &str)] = &[
             "no-harakiri-*",
             "mule-harakiri",
             "cron-harakiri",
-            "harakiri-graceful-signal",
             "harakiri-queue-threshold",
             "reload-on-pss",
             "reload-on-uss",

@@ -221,6 +221,7 @@ pub static OPTIONS: &[OptSpec] = &[
     opt!("daemonize2", [], None, Value, "Processes", Yes, "detach and log to this file, after the app is loaded"),
     opt!("harakiri", [], Some('t'), Value, "Processes", Yes, "interrupt a request running longer than this many seconds (504); implies --master"),
     opt!("harakiri-graceful-timeout", [], None, Value, "Processes", Yes, "seconds an interrupted request gets before its worker is killed (default 5)"),
+    opt!("harakiri-graceful-signal", [], None, Value, "Processes", Yes, "a signal number sent to the worker when a request runs past --harakiri, instead of interrupting the request (6, SIGABRT, with faulthandler enabled, logs where it was); still running --harakiri-graceful-timeout seconds later, the worker is killed"),
     opt!("max-requests-delta", [], None, Value, "Processes", Yes, "add worker_id * delta to max-requests, so workers do not all retire at once"),
     opt!("harakiri-verbose", [], None, Flag, "Processes", Yes, "on a harakiri, also log the system call the request's thread is in and where it sleeps (/proc syscall and wchan)"),
     opt!("max-worker-lifetime", [], None, Value, "Processes", Yes, "replace a worker (gracefully) after it has run this many seconds"),

@@ -2,7 +2,9 @@
 //! is first interrupted inside Python (HarakiriError, a BaseException so
 //! frameworks do not turn it into their own 500 page), answered 504 if
 //! nothing was sent yet; only a worker still stuck after
-//! --harakiri-graceful-timeout is killed (the master respawns it).
+//! --harakiri-graceful-timeout is killed (the master respawns it). With
+//! --harakiri-graceful-signal the worker gets that signal instead of the
+//! interruption, as uWSGI's graceful harakiri sends it.
 //!
 //! The thread that runs the first Python thread is the process's main
 //! thread, so it can be interrupted even inside time.sleep() or a blocking
@@ -123,7 +125,7 @@ fn log_where(tid: i32) {
 }
 
 /// Starts the watchdog thread of a worker.
-pub fn start_watchdog(limit: Duration, grace: Duration, verbose: bool, worker_id: usize, main: libc::pthread_t) {
+pub fn start_watchdog(limit: Duration, grace: Duration, signal: Option<i32>, verbose: bool, worker_id: usize, main: libc::pthread_t) {
     let board = board();
     ENABLED.store(true, std::sync::atomic::Ordering::Relaxed);
     std::thread::Builder::new()
@@ -155,16 +157,22 @@ pub fn start_watchdog(limit: Duration, grace: Duration, verbose: bool, worker_id
                         w.harakiri.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     crate::logln!(
-                        "oxwsgi: HARAKIRI: {} on worker {} (pid {}) ran past --harakiri {}s: interrupting it",
+                        "oxwsgi: HARAKIRI: {} on worker {} (pid {}) ran past --harakiri {}s: {}",
                         r.what,
                         worker_id,
                         std::process::id(),
-                        limit.as_secs()
+                        limit.as_secs(),
+                        if signal.is_some() { "signalling the worker" } else { "interrupting it" }
                     );
                     if verbose {
                         log_where(r.tid);
                     }
-                    if r.is_main {
+                    if let Some(sig) = signal {
+                        // uWSGI's graceful harakiri: the signal the user chose, to the whole worker.
+                        crate::logln!("oxwsgi: HARAKIRI: sending signal {} to worker {} (--harakiri-graceful-signal)", sig, worker_id);
+                        // SAFETY: signals this process.
+                        unsafe { libc::kill(libc::getpid(), sig) };
+                    } else if r.is_main {
                         unsafe { libc::pthread_kill(main, libc::SIGALRM) };
                     } else {
                         // Taking the GIL may wait; never in the watchdog itself.

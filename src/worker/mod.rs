@@ -246,7 +246,14 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, worker_id:
     }
     if cfg.harakiri > 0 {
         let main = unsafe { libc::pthread_self() };
-        harakiri::start_watchdog(Duration::from_secs(cfg.harakiri), Duration::from_secs(cfg.harakiri_graceful_timeout), cfg.harakiri_verbose, worker_id, main);
+        harakiri::start_watchdog(
+            Duration::from_secs(cfg.harakiri),
+            Duration::from_secs(cfg.harakiri_graceful_timeout),
+            cfg.harakiri_graceful_signal,
+            cfg.harakiri_verbose,
+            worker_id,
+            main,
+        );
     }
     let ctx = Arc::new(ctx);
     let io_cfg = cfg.clone();
