@@ -2,7 +2,7 @@
 //! --log-format: any format string compiles or is refused, and a compiled
 //! one renders any request's values without a panic, in one line.
 use libfuzzer_sys::fuzz_target;
-use oxwsgi::log::format::{Entry, LogFormat};
+use oxwsgi::log::format::{Captures, Entry, LogFormat};
 
 fuzz_target!(|data: &[u8]| {
     // The format, then the values of the variables it names.
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut parts = values.split(|&c| c == b'\n');
-    let vars: Vec<Option<Vec<u8>>> = lf.vars.iter().map(|_| parts.next().map(|p| p.to_vec())).collect();
+    let vars: Captures = lf.vars.iter().map(|_| parts.next()).collect();
     let logvars = vec![("user".to_string(), String::from_utf8_lossy(parts.next().unwrap_or(b"")).into_owned())];
     let n = values.len() as u64;
     let e = Entry {

@@ -94,10 +94,46 @@ pub struct LogFormat {
     strftime: Option<String>,
 }
 
+/// The values of the request variables a format names, copied before the
+/// request goes to the app: into one buffer (two allocations for all of
+/// them, not one each).
+#[derive(Debug, Default)]
+pub struct Captures {
+    text: Vec<u8>,
+    spans: Vec<Option<(usize, usize)>>,
+}
+
+impl Captures {
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        self.spans.get(i).copied().flatten().map(|(a, b)| &self.text[a..b])
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+}
+
+impl<'v> FromIterator<Option<&'v [u8]>> for Captures {
+    fn from_iter<I: IntoIterator<Item = Option<&'v [u8]>>>(values: I) -> Self {
+        let mut c = Captures { text: Vec::with_capacity(256), spans: Vec::new() };
+        for v in values {
+            c.spans.push(v.map(|v| {
+                c.text.extend_from_slice(v);
+                (c.text.len() - v.len(), c.text.len())
+            }));
+        }
+        c
+    }
+}
+
 /// One finished request, as a log line sees it.
 pub struct Entry<'a> {
     /// The values of `LogFormat::vars`, in order.
-    pub vars: &'a [Option<Vec<u8>>],
+    pub vars: &'a Captures,
     pub status: u16,
     pub body_bytes: u64,
     pub headers_bytes: u64,
@@ -249,7 +285,7 @@ impl LogFormat {
     }
 
     fn value<'e>(&self, e: &'e Entry<'_>, i: usize) -> Option<&'e [u8]> {
-        e.vars.get(i).and_then(|v| v.as_deref()).filter(|v| !v.is_empty())
+        e.vars.get(i).filter(|v| !v.is_empty())
     }
 
     /// Writes the line for `e` into `out`.
@@ -275,64 +311,74 @@ impl LogFormat {
 
     fn render_var(&self, v: &Var, e: &Entry<'_>, out: &mut Vec<u8>) {
         let secs = (e.started_us / 1_000_000) as i64;
-        let _ = match v {
-            Var::Request(i) => {
-                super::line::put(out, self.value(e, *i).unwrap_or(b""));
-                Ok(())
-            }
+        let n: u64 = match v {
+            Var::Request(i) => return super::line::put(out, self.value(e, *i).unwrap_or(b"")),
             Var::Addr(a, x) => {
                 let forwarded = x.and_then(|x| self.value(e, x)).map(|v| v.split(|&b| b == b',').next().unwrap_or(v).trim_ascii());
-                super::line::put(out, forwarded.filter(|v| !v.is_empty()).or(self.value(e, *a)).unwrap_or(b""));
-                Ok(())
+                return super::line::put(out, forwarded.filter(|v| !v.is_empty()).or(self.value(e, *a)).unwrap_or(b""));
             }
-            Var::Status => write!(out, "{}", e.status),
-            Var::Rsize => write!(out, "{}", e.body_bytes),
-            Var::Hsize => write!(out, "{}", e.headers_bytes),
-            Var::Size => write!(out, "{}", e.body_bytes + e.headers_bytes),
-            Var::Cl => write!(out, "{}", e.content_length),
-            Var::Micros => write!(out, "{}", e.micros),
-            Var::Msecs => write!(out, "{}", e.micros / 1000),
-            Var::Secs => write!(out, "{:.6}", e.micros as f64 / 1e6),
-            Var::Tmsecs => write!(out, "{}", e.started_us / 1000),
-            Var::Tmicros => write!(out, "{}", e.started_us),
-            Var::Time => write!(out, "{}", secs),
-            Var::Ltime => {
-                out.extend_from_slice(strftime(secs, "%d/%b/%Y:%H:%M:%S %z").as_bytes());
-                Ok(())
+            Var::Secs => {
+                let _ = write!(out, "{:.6}", e.micros as f64 / 1e6);
+                return;
             }
-            Var::Ftime => {
-                out.extend_from_slice(strftime(secs, self.strftime.as_deref().unwrap_or("%d/%b/%Y:%H:%M:%S %z")).as_bytes());
-                Ok(())
-            }
-            Var::Ctime => {
-                out.extend_from_slice(strftime(secs, "%a %b %e %H:%M:%S %Y").as_bytes());
-                Ok(())
-            }
-            Var::Epoch => write!(out, "{}", unix_now() / 1_000_000),
-            Var::Pid => write!(out, "{}", e.pid),
-            Var::Wid => write!(out, "{}", e.wid),
-            Var::Switches => write!(out, "1"),
-            Var::Vars => write!(out, "{}", e.vars_count),
-            Var::Core => write!(out, "{}", e.core),
-            Var::Vsz => write!(out, "{}", e.memory.0),
-            Var::Rss => write!(out, "{}", e.memory.1),
-            Var::VszM => write!(out, "{}", e.memory.0 >> 20),
-            Var::RssM => write!(out, "{}", e.memory.1 >> 20),
-            Var::Pktsize => write!(out, "{}", e.vars_bytes),
-            Var::Modifier1 => write!(out, "{}", e.modifiers.0),
-            Var::Modifier2 => write!(out, "{}", e.modifiers.1),
-            Var::Headers => write!(out, "{}", e.headers),
-            Var::Werr => write!(out, "{}", e.write_errors),
-            Var::Rerr => write!(out, "0"),
-            Var::Ioerr => write!(out, "{}", e.write_errors),
+            Var::Ltime => return put_time(0, secs, "%d/%b/%Y:%H:%M:%S %z", out),
+            Var::Ftime => return put_time(1, secs, self.strftime.as_deref().unwrap_or("%d/%b/%Y:%H:%M:%S %z"), out),
+            Var::Ctime => return put_time(2, secs, "%a %b %e %H:%M:%S %Y", out),
             Var::Logged(name) => {
                 if let Some((_, v)) = e.logvars.iter().rev().find(|(k, _)| k == name) {
                     super::line::put(out, v.as_bytes());
                 }
-                Ok(())
+                return;
             }
+            Var::Status => e.status.into(),
+            Var::Rsize => e.body_bytes,
+            Var::Hsize => e.headers_bytes,
+            Var::Size => e.body_bytes + e.headers_bytes,
+            Var::Cl => e.content_length,
+            Var::Micros => e.micros,
+            Var::Msecs => e.micros / 1000,
+            Var::Tmsecs => e.started_us / 1000,
+            Var::Tmicros => e.started_us,
+            Var::Time => secs as u64,
+            Var::Epoch => unix_now() / 1_000_000,
+            Var::Pid => e.pid.into(),
+            Var::Wid => e.wid as u64,
+            Var::Switches => 1,
+            Var::Vars => e.vars_count as u64,
+            Var::Core => e.core as u64,
+            Var::Vsz => e.memory.0,
+            Var::Rss => e.memory.1,
+            Var::VszM => e.memory.0 >> 20,
+            Var::RssM => e.memory.1 >> 20,
+            Var::Pktsize => e.vars_bytes as u64,
+            Var::Modifier1 => e.modifiers.0.into(),
+            Var::Modifier2 => e.modifiers.1.into(),
+            Var::Headers => e.headers as u64,
+            Var::Werr | Var::Ioerr => e.write_errors,
+            Var::Rerr => 0,
         };
+        // Numbers without the formatting machinery: a line may have ten.
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
     }
+}
+
+thread_local! {
+    /// The last second each time variable (ltime, ftime, ctime) was
+    /// formatted for, its format and its text: strftime and the time zone
+    /// lookup cost more than the rest of a line, and a busy worker logs many
+    /// lines a second.
+    static TIMES: std::cell::RefCell<[(i64, String, Vec<u8>); 3]> = const { std::cell::RefCell::new([(i64::MIN, String::new(), Vec::new()), (i64::MIN, String::new(), Vec::new()), (i64::MIN, String::new(), Vec::new())]) };
+}
+
+fn put_time(slot: usize, secs: i64, format: &str, out: &mut Vec<u8>) {
+    TIMES.with(|t| {
+        let mut t = t.borrow_mut();
+        let c = &mut t[slot];
+        if c.0 != secs || c.1 != format {
+            *c = (secs, format.to_string(), strftime(secs, format).into_bytes());
+        }
+        out.extend_from_slice(&c.2);
+    })
 }
 
 /// Microseconds since the epoch.
@@ -358,7 +404,7 @@ pub fn strftime(secs: i64, format: &str) -> String {
 mod tests {
     use super::*;
 
-    fn entry<'a>(vars: &'a [Option<Vec<u8>>], logvars: &'a [(String, String)]) -> Entry<'a> {
+    fn entry<'a>(vars: &'a Captures, logvars: &'a [(String, String)]) -> Entry<'a> {
         Entry {
             vars,
             status: 404,
@@ -382,10 +428,30 @@ mod tests {
 
     fn line(fmt: &str, xff: bool, values: &[(&[u8], &[u8])], logvars: &[(String, String)]) -> String {
         let f = LogFormat::compile(fmt, xff, Some("%Y")).unwrap();
-        let vars: Vec<Option<Vec<u8>>> = f.captured().map(|name| values.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_vec())).collect();
+        let vars: Captures = f.captured().map(|name| values.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)).collect();
         let mut out = Vec::new();
         f.render(&entry(&vars, logvars), &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn cached_times_follow_their_format() {
+        let none = Captures::default();
+        let e = entry(&none, &[]);
+        let secs = (e.started_us / 1_000_000) as i64;
+        for fmt in ["%Y", "%H:%M", "%Y"] {
+            let f = LogFormat::compile("%(ftime) %(ltime)", false, Some(fmt)).unwrap();
+            let mut out = Vec::new();
+            f.render(&e, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{} {}\n", strftime(secs, fmt), strftime(secs, "%d/%b/%Y:%H:%M:%S %z")));
+        }
+    }
+
+    #[test]
+    fn captures_keep_absent_empty_and_present_apart() {
+        let c: Captures = [Some(&b"GET"[..]), None, Some(b""), Some(b"/x")].into_iter().collect();
+        assert_eq!((c.len(), c.get(0), c.get(1), c.get(2), c.get(3), c.get(4)), (4, Some(&b"GET"[..]), None, Some(&b""[..]), Some(&b"/x"[..]), None));
+        assert!(Captures::default().is_empty() && Captures::default().get(0).is_none());
     }
 
     #[test]
@@ -438,7 +504,7 @@ mod tests {
         assert_eq!(v["timestamp"], "2025");
         let iso = LogFormat::compile("json", false, None).unwrap();
         let mut out = Vec::new();
-        iso.render(&entry(&[], &[]), &mut out);
+        iso.render(&entry(&Captures::default(), &[]), &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["timestamp"].as_str().unwrap().len(), 24, "{v}");
         assert!(l.ends_with("}\n"));

@@ -18,7 +18,7 @@ pub(super) enum Captured {
         fields: Fields<4>,
     },
     Format {
-        values: Vec<Option<Vec<u8>>>,
+        values: crate::log::format::Captures,
         vars: usize,
         vars_bytes: usize,
         content_length: u64,
@@ -52,10 +52,9 @@ impl Captured {
     /// that a profile (bench/log_cost.py --profile) sees what logging costs.
     #[inline(never)]
     pub(super) fn take(sh: &Shared, vars: &Vars) -> Captured {
-        let own = |name: &[u8]| vars.get(name).map(|v| v.to_vec());
         match &sh.log_format {
             Some(f) => Captured::Format {
-                values: f.captured().map(own).collect(),
+                values: f.captured().map(|name| vars.get(name)).collect(),
                 vars: vars.len(),
                 vars_bytes: vars.byte_len(),
                 content_length: vars.get(b"CONTENT_LENGTH").and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok()).unwrap_or(0),
