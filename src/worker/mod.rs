@@ -15,6 +15,7 @@ pub mod harakiri;
 pub mod pool;
 mod request_log;
 mod respond;
+mod static_files;
 mod stream;
 
 use crate::net::Bound;
