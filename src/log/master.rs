@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 /// What a worker's socket carries.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Kind {
     /// Its stdout and stderr: bytes, cut into lines here.
     Output,
@@ -28,6 +28,19 @@ enum Kind {
     Records,
     /// Its request lines, in messages of one or more whole lines.
     Requests,
+}
+
+impl Kind {
+    /// Its letter in OXWSGI_LOG_STREAMS (`pass_on`, `take_passed`).
+    const TAGS: [(Kind, &'static str); 3] = [(Kind::Output, "o"), (Kind::Records, "r"), (Kind::Requests, "q")];
+
+    fn tag(self) -> &'static str {
+        Kind::TAGS.iter().find(|(k, _)| *k == self).map_or("o", |(_, t)| t)
+    }
+
+    fn from_tag(tag: &str) -> Option<Kind> {
+        Kind::TAGS.iter().find(|(_, t)| *t == tag).map(|(k, _)| *k)
+    }
 }
 
 struct Stream {
@@ -278,15 +291,11 @@ pub fn pass_on() {
     let mut list = Vec::new();
     // The first stream is this master's own output: not passed.
     for s in lm.streams.drain(1..) {
-        let kind = match s.kind {
-            Kind::Output => 'o',
-            Kind::Records => 'r',
-            Kind::Requests => 'q',
-        };
+        let tag = s.kind.tag();
         let fd = std::os::fd::IntoRawFd::into_raw_fd(s.fd);
         // SAFETY: clears close-on-exec on a descriptor we own.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
-        list.push(format!("{}:{}", kind, fd));
+        list.push(format!("{}:{}", tag, fd));
     }
     // SAFETY: the master runs no threads; this is just before the exec.
     unsafe { std::env::set_var(PASSED, list.join(",")) };
@@ -301,21 +310,14 @@ pub fn take_passed() {
     unsafe { std::env::remove_var(PASSED) };
     let mut g = lock();
     for item in list.split(',') {
-        let Some((kind, fd)) = item.split_once(':') else { continue };
-        let (Some(kind), Ok(fd)) = (
-            match kind {
-                "o" => Some(Kind::Output),
-                "r" => Some(Kind::Records),
-                "q" => Some(Kind::Requests),
-                _ => None,
-            },
-            fd.parse::<RawFd>(),
-        ) else {
-            continue;
-        };
-        // Only a socket: a stale list must never make us read or close a stranger.
-        let is_socket = nix::sys::stat::fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK);
-        if !is_socket || fd <= 2 {
+        let Some((tag, fd)) = item.split_once(':') else { continue };
+        let (Some(kind), Ok(fd)) = (Kind::from_tag(tag), fd.parse::<RawFd>()) else { continue };
+        // Only a socket, never stdio: a stale list must never make us read
+        // or close a stranger.
+        // SAFETY: fstat only looks at the descriptor, open or not.
+        let is_socket =
+            fd > 2 && nix::sys::stat::fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK);
+        if !is_socket {
             continue;
         }
         // SAFETY: the previous master left this descriptor to us.
@@ -475,5 +477,19 @@ impl LogMaster {
                 f.reopen();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_kind_survives_the_exec_by_its_tag() {
+        for k in [Kind::Output, Kind::Records, Kind::Requests] {
+            assert_eq!(Kind::from_tag(k.tag()), Some(k));
+        }
+        assert_eq!(Kind::from_tag("x"), None);
+        assert_eq!(Kind::from_tag(""), None);
     }
 }

@@ -226,28 +226,22 @@ pub fn write_request(line: &[u8]) {
 /// batch itself when lines are batched, so a line is not copied again.
 pub fn write_request_with(put: impl FnOnce(&mut Vec<u8>)) {
     let prefix = SETUP.get().and_then(|s| s.prefix.as_deref());
-    let mut put = Some(put);
-    let batched = BATCH.with(|b| match b.borrow_mut().as_mut() {
-        Some(v) => {
-            if let Some(p) = prefix {
-                v.extend_from_slice(p.as_bytes());
-            }
-            (put.take().expect("called once"))(v);
-            Some(v.len() >= BATCH_MAX)
-        }
-        None => None,
-    });
-    match batched {
-        Some(true) => flush_batch(),
-        Some(false) => {}
-        None => {
+    let full = BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let Some(v) = b.as_mut() else {
+            drop(b);
             let mut line = Vec::with_capacity(256);
-            if let Some(p) = prefix {
-                line.extend_from_slice(p.as_bytes());
-            }
-            (put.take().expect("called once"))(&mut line);
+            line.extend_from_slice(prefix.unwrap_or("").as_bytes());
+            put(&mut line);
             emit(&line, true);
-        }
+            return false;
+        };
+        v.extend_from_slice(prefix.unwrap_or("").as_bytes());
+        put(v);
+        v.len() >= BATCH_MAX
+    });
+    if full {
+        flush_batch();
     }
 }
 

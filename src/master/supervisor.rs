@@ -356,9 +356,8 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
             }
             match sig {
                 Some(Signal::SIGHUP) if ending.is_none() && !config_still_valid(&cfg) => {}
-                Some(Signal::SIGTERM) if ending.is_none() => ending = Some(wind_down(&cfg, &slots, MasterExit::Stop, &why)),
+                Some(Signal::SIGTERM) if ending.is_none() => ending = Some(wind_down(&cfg, &slots, &why)),
                 Some(Signal::SIGHUP) if ending.is_none() => break 'main hand_over(&slots, &mut previous, &why),
-                Some(Signal::SIGHUP) if ending.is_none() => ending = Some(wind_down(&cfg, &slots, MasterExit::Reload(Vec::new()), &why)),
                 Some(Signal::SIGINT) | Some(Signal::SIGQUIT) => {
                     crate::logln!("oxwsgi: {}: stopping now", why);
                     signal_all(&slots, Signal::SIGINT);
@@ -452,7 +451,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                             continue;
                         }
                         if let Some(why) = daemons.reaped(pid.as_raw(), &describe(st), ending.is_some()) {
-                            ending = Some(wind_down(&cfg, &slots, MasterExit::Stop, &why));
+                            ending = Some(wind_down(&cfg, &slots, &why));
                         }
                         continue;
                     };
@@ -543,7 +542,7 @@ pub fn run(cfg: Arc<Config>, bound: &[Bound], apps: Option<Vec<App>>, mut stats:
                     idle_seen = (served, Instant::now());
                 } else if idle_seen.1.elapsed() >= Duration::from_secs(cfg.idle) {
                     if cfg.die_on_idle {
-                        ending = Some(wind_down(&cfg, &slots, MasterExit::Stop, &format!("no request for {}s (--idle, --die-on-idle)", cfg.idle)));
+                        ending = Some(wind_down(&cfg, &slots, &format!("no request for {}s (--idle, --die-on-idle)", cfg.idle)));
                         continue;
                     }
                     crate::logln!("oxwsgi: no request for {}s (--idle): stopping the workers until the next connection", cfg.idle);
@@ -600,16 +599,12 @@ fn hand_over(slots: &[Slot], previous: &mut super::handover::Previous, why: &str
     MasterExit::Reload(serving)
 }
 
-/// A graceful stop or reload: the workers finish their requests, for up
-/// to --reload-mercy.
-fn wind_down(cfg: &Config, slots: &[Slot], how: MasterExit, why: &str) -> (MasterExit, Instant) {
-    let what = match how {
-        MasterExit::Reload(_) => "reloading",
-        MasterExit::Stop | MasterExit::Failed(_) => "stopping",
-    };
-    crate::logln!("oxwsgi: {}: {} gracefully, workers finish their requests (up to --reload-mercy {}s)", why, what, cfg.reload_mercy);
+/// A graceful stop: the workers finish their requests, for up to
+/// --reload-mercy. (A graceful reload does not stop them: hand_over.)
+fn wind_down(cfg: &Config, slots: &[Slot], why: &str) -> (MasterExit, Instant) {
+    crate::logln!("oxwsgi: {}: stopping gracefully, workers finish their requests (up to --reload-mercy {}s)", why, cfg.reload_mercy);
     signal_all(slots, Signal::SIGTERM);
-    (how, Instant::now() + Duration::from_secs(cfg.reload_mercy))
+    (MasterExit::Stop, Instant::now() + Duration::from_secs(cfg.reload_mercy))
 }
 
 /// A reload re-reads the config and loads the app again: if either is

@@ -22,12 +22,17 @@ pub fn traceback_text(py: Python<'_>, e: &PyErr) -> PyResult<String> {
 /// Logs `headline` and the traceback of `e` as one record (one write, or
 /// one message to a log master): Python prints a traceback a line at a
 /// time, and the lines of two processes' tracebacks would interleave.
-pub fn log_exception(py: Python<'_>, headline: &str, e: &PyErr) {
+/// Returns the traceback (for --catch-exceptions), if it could be formatted.
+pub fn log_exception(py: Python<'_>, headline: &str, e: &PyErr) -> Option<String> {
     match traceback_text(py, e) {
-        Ok(text) => crate::log::write_line(format!("{}\n{}", headline, text.trim_end_matches('\n'))),
+        Ok(text) => {
+            crate::log::write_line(format!("{}\n{}", headline, text.trim_end_matches('\n')));
+            Some(text)
+        }
         Err(_) => {
             crate::log::write_line(headline.to_string());
             e.print(py);
+            None
         }
     }
 }

@@ -34,11 +34,12 @@ fn describe(job_vars: &crate::proto::vars::Vars) -> String {
     format!("{} {}", String::from_utf8_lossy(m), String::from_utf8_lossy(p))
 }
 
-fn report(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars) {
+/// Logs the app's exception with its traceback; returns the traceback.
+fn report(py: Python<'_>, e: &PyErr, what: &str, vars: &crate::proto::vars::Vars) -> Option<String> {
     if let Some(w) = crate::stats::me() {
         w.exceptions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    crate::python::log_exception(py, &format!("oxwsgi: {} ({}), answering 500:", what, describe(vars)), &e);
+    crate::python::log_exception(py, &format!("oxwsgi: {} ({}), answering 500:", what, describe(vars)), e)
 }
 
 /// --catch-exceptions: the traceback goes to the client as well.
@@ -54,9 +55,8 @@ fn fail(py: Python<'_>, e: PyErr, what: &str, vars: &crate::proto::vars::Vars, r
         resp.timed_out(py);
         return;
     }
-    let shown =
-        CATCH_EXCEPTIONS.load(std::sync::atomic::Ordering::Relaxed).then(|| crate::python::traceback_text(py, &e).unwrap_or_else(|_| format!("{}\n", e)));
-    report(py, e, what, vars);
+    let logged = report(py, &e, what, vars);
+    let shown = CATCH_EXCEPTIONS.load(std::sync::atomic::Ordering::Relaxed).then(|| logged.unwrap_or_else(|| format!("{}\n", e)));
     match shown {
         Some(text) => resp.fail_showing(py, text),
         None => resp.fail(py),
@@ -96,7 +96,7 @@ pub fn handle(py: Python<'_>, ctx: &PyApps, job: Job, sink: Sink) -> Option<Cont
     let environ = match built {
         Ok(e) => e,
         Err(e) => {
-            report(py, e, "cannot build the environ", &vars);
+            report(py, &e, "cannot build the environ", &vars);
             sink.send_now(RespEvent::Failed);
             return None;
         }
@@ -146,7 +146,7 @@ pub fn resume(py: Python<'_>, c: Continuation) -> Option<Continuation> {
 pub fn abandon(py: Python<'_>, c: Continuation) {
     let _serving = Serving::enter(&c.responder);
     if let Err(e) = close(c.result.bind(py)) {
-        report(py, e, "exception in close()", &c.vars);
+        report(py, &e, "exception in close()", &c.vars);
     }
 }
 
